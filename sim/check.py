@@ -6,7 +6,7 @@ import math
 
 from sim.errors import ConfigError
 
-__all__ = ["at_least", "positive", "non_negative", "probability", "positive_int", "finite"]
+__all__ = ["at_least", "finite", "non_negative", "positive", "positive_int", "probability"]
 
 
 def finite(name: str, value: float) -> float:
