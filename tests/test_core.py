@@ -21,7 +21,8 @@ from sim import (
 def test_public_api_matches_all() -> None:
     exported = {name for name in dir(sim) if not name.startswith("_")}
     modules = {"call", "check", "clock", "distributions", "errors", "faults", "metrics"}
-    modules |= {"network", "node", "pool", "service", "units", "workload", "world", "policies"}
+    modules |= {"network", "node", "pool", "series", "service", "units", "workload", "world"}
+    modules |= {"policies"}
     assert set(sim.__all__) == exported - modules
 
 
