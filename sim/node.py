@@ -69,6 +69,7 @@ class Node:
         self.pools: list[Pool] = []
         self.processes: set[simpy.Process] = set()
         self._crash_hooks: list[Callable[[], None]] = []
+        self._recover_hooks: list[Callable[[], None]] = []
         self.channels: dict[Node, Channel] = {}  # outgoing network channels, by destination
         self.state = world.metrics.timeline(f"node.{name}.state", "up")
         self.crashes = world.metrics.counter(f"node.{name}.crashes")
@@ -85,6 +86,11 @@ class Node:
     def on_crash(self, hook: Callable[[], None]) -> None:
         """Call ``hook()`` at every crash: clear caches, sessions and other volatile state."""
         self._crash_hooks.append(hook)
+
+    def on_recover(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` each time the node comes back up after a crash: restart work
+        that must resume (a saga orchestrator reading its progress, a broker redelivering)."""
+        self._recover_hooks.append(hook)
 
     # -- faults -------------------------------------------------------------------------
 
@@ -114,6 +120,8 @@ class Node:
         if self._crash_holds == 0:
             self.up = True
             self.state.enter("hung" if self.hung else "up")
+            for hook in self._recover_hooks:
+                hook()
 
     def hang(self) -> None:
         """Hang now: accept requests and answer none (holds stack like crashes)."""
