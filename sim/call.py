@@ -154,8 +154,11 @@ class Call:
         endpoint: the target.
         payload: the request body (anything).
         key: idempotency key, the same for every attempt of this call.
-        deadline: optional absolute deadline on the caller's clock, for policies that
-            propagate it.
+        deadline: optional absolute deadline on the caller's clock (``clock.now()``). Set by
+            ``sim.policies.Deadline`` or inherited by a handler's downstream calls; Timeout
+            and Retry never wait past it.
+        propagate: send the time left before ``deadline`` with each attempt, so that the
+            server's downstream calls inherit it (gRPC-style deadline propagation).
         started_at: true time the call began.
         attempts: attempts sent so far.
         last_request: the most recent attempt on the wire (hedging cancels losers with it).
@@ -168,6 +171,7 @@ class Call:
         "key",
         "last_request",
         "payload",
+        "propagate",
         "source",
         "source_epoch",
         "started_at",
@@ -190,6 +194,7 @@ class Call:
         self.payload = payload
         self.key = key
         self.deadline = deadline
+        self.propagate = True
         self.started_at: float = world.env.now
         self.attempts = 0
         self.last_request: Request | None = None
@@ -204,9 +209,12 @@ class Request:
         sent_at: true time it was sent.
         replied: a reply has been handed to ``done`` (later copies are dropped).
         cancelled: the caller lost interest; a server that has not started it skips it.
+        budget_s: the time left before the call's deadline when it was sent, on the
+            caller's clock (None: no deadline, or not propagated). The server counts its
+            downstream deadline from this, as gRPC sends a timeout rather than a timestamp.
     """
 
-    __slots__ = ("call", "cancelled", "done", "replied", "sent_at")
+    __slots__ = ("budget_s", "call", "cancelled", "done", "replied", "sent_at")
 
     def __init__(self, call: Call, done: Done, sent_at: float):
         self.call = call
@@ -214,6 +222,7 @@ class Request:
         self.sent_at = sent_at
         self.replied = False
         self.cancelled = False
+        self.budget_s: float | None = None
 
 
 Done = Callable[[Result], None]
@@ -232,6 +241,8 @@ def transmit(call: Call, done: Done) -> None:
     call.attempts += 1
     world = call.world
     request = Request(call, done, world.env.now)
+    if call.deadline is not None and call.propagate:
+        request.budget_s = call.deadline - call.source.clock.now()
     call.last_request = request
     service = call.endpoint.service
     world.network.send(call.source, service.node, service.receive, request)
@@ -289,29 +300,39 @@ class Timeout:
     """Give up on an attempt after ``seconds`` on the caller's clock.
 
     The server is not told: its work goes on, and a reply that arrives after the timeout is
-    discarded and counted as ``calls.late_replies``.
+    discarded and counted as ``calls.late_replies``. An attempt never waits past the call's
+    deadline (``call.deadline``), when it has one. Expiries are counted as
+    ``policy.<name>.timeouts``.
     """
 
-    def __init__(self, seconds: float):
+    kind = "timeout"
+
+    def __init__(self, seconds: float, name: str = "timeout"):
         self.seconds = check.positive("timeout", seconds)
+        self.name = name
+        self.metric = f"policy.{name}.timeouts"
 
     def __repr__(self) -> str:
         return f"Timeout({self.seconds})"
 
     def invoke(self, call: Call, proceed: Proceed, done: Done) -> None:
-        race = _Race(call, done)
-        call.world.schedule(call.source.clock.true_delay(self.seconds), race.expire)
+        race = _Race(call, done, self.metric)
+        seconds = self.seconds
+        if call.deadline is not None:
+            seconds = max(0.0, min(seconds, call.deadline - call.source.clock.now()))
+        call.world.schedule(call.source.clock.true_delay(seconds), race.expire)
         proceed(call, race.finish)
 
 
 class _Race:
     """First of (reply, timer) wins; the loser is ignored (a late reply is counted)."""
 
-    __slots__ = ("call", "done", "over")
+    __slots__ = ("call", "done", "metric", "over")
 
-    def __init__(self, call: Call, done: Done):
+    def __init__(self, call: Call, done: Done, metric: str):
         self.call = call
         self.done = done
+        self.metric = metric
         self.over = False
 
     def finish(self, result: Result) -> None:
@@ -324,6 +345,7 @@ class _Race:
     def expire(self, _: object) -> None:
         if not self.over:
             self.over = True
+            self.call.world.metrics.counter(self.metric).value += 1
             self.done(TIMED_OUT)
 
 
@@ -385,6 +407,8 @@ class Caller:
     ) -> Call:
         """Start a call without waiting (callback style): ``done(result)`` runs at its end."""
         pipeline = self.pipeline(policy, timeout_s)
+        if deadline is None:
+            deadline = self.inherited_deadline()
         return start_call(
             self.node, self.resolve(target), payload, pipeline, done or _ignore,
             key=key, deadline=deadline,
@@ -426,6 +450,8 @@ class Caller:
         """Call and wait: returns the :class:`Result` whatever the outcome."""
         event = self.world.env.event()
         pipeline = self.pipeline(policy, timeout_s)
+        if deadline is None:
+            deadline = self.inherited_deadline()
         done: Done = event.succeed  # type: ignore[assignment]  # succeed returns the event
         start_call(
             self.node, self.resolve(target), payload, pipeline, done,
@@ -433,6 +459,11 @@ class Caller:
         )  # fmt: skip
         result: Result = yield event
         return result
+
+    def inherited_deadline(self) -> float | None:
+        """The deadline a call started here gets when none is given (a handler's calls
+        inherit the deadline propagated with its request; plain callers have none)."""
+        return None
 
     def sleep(self, seconds: float) -> simpy.Event:
         """An event that fires after ``seconds`` on this node's clock."""

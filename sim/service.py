@@ -61,7 +61,10 @@ class ServerPolicy:
 
     ``admit`` and ``start`` return None to continue, or a Result to answer with at once
     (the worker, if held, is released first). ``complete`` sees every result produced by the
-    handler path before it is sent.
+    handler path before it is sent; ``dropped`` sees every request that ended without one
+    (rejected at admission, by the worker pool or at start, or cancelled), so a policy that
+    counts requests in progress can count every admitted request out again. Work lost in a
+    crash reaches neither: use ``node.on_crash``.
     """
 
     def admit(self, context: Context) -> Result | None:
@@ -74,6 +77,10 @@ class ServerPolicy:
 
     def complete(self, context: Context, result: Result) -> None:
         """When the endpoint has a result, before the reply is sent."""
+
+    def dropped(self, context: Context, result: Result | None) -> None:
+        """When the request ended without a handler result: ``result`` is the rejection
+        sent back (by any policy or the pool), or None for a cancelled request."""
 
 
 class Context(Caller):
@@ -112,6 +119,23 @@ class Context(Caller):
     def key(self) -> Any:
         """The call's idempotency key (None when the caller gave none)."""
         return self.request.call.key
+
+    @property
+    def deadline(self) -> float | None:
+        """The caller's propagated deadline on this node's clock, or None.
+
+        The caller sent the time it had left; it is counted from the request's arrival on
+        this node's clock (transit time is not deducted, as in gRPC).
+        """
+        budget = self.request.budget_s
+        if budget is None:
+            return None
+        clock = self.node.clock
+        return clock.now() + budget - clock.local_duration(self.world.env.now - self.received_at)
+
+    def inherited_deadline(self) -> float | None:
+        """Downstream calls from a handler inherit the incoming call's deadline."""
+        return self.deadline
 
     def work(self, seconds: float) -> simpy.Event:
         """Busy for ``seconds`` of this node's time (CPU work inside a handler)."""
@@ -311,6 +335,8 @@ class Service:
         if context.request.cancelled:
             self.cancelled.value += 1
             self.pool.release()
+            for policy in context.endpoint.policies:
+                policy.dropped(context, None)
             return
         env = self.world.env
         context.granted_at = env.now
@@ -381,6 +407,9 @@ class Service:
                 endpoint.failed.value += 1
             else:
                 endpoint.succeeded.value += 1
+        elif endpoint.policies:
+            for policy in endpoint.policies:
+                policy.dropped(context, result)
         node = self.node
         if node.hung:
             self.swallowed.value += 1
