@@ -122,7 +122,26 @@ __all__ = [
     "World",
     "format_duration",
     "inject",
+    "load_experiment",
+    "load_results",
     "parse_distribution",
     "parse_duration",
     "parse_rate",
+    "run",
 ]
+
+# The experiment layer (pydantic, pandas, matplotlib) loads on first use, so that importing
+# the engine stays light: sim.load_experiment, sim.run and sim.load_results.
+_LAZY = frozenset({"load_experiment", "load_results", "run"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from sim import experiment
+
+        return getattr(experiment, name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY)

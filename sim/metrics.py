@@ -22,6 +22,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from itertools import accumulate
 from math import ceil, exp, log
+from types import MappingProxyType
 from typing import TypeVar
 
 from sim import check
@@ -659,6 +660,10 @@ class Metrics:
                 name, _KIND_NAMES[kind], f"'{_KIND_NAMES[type(found)]}', the kind it already is"
             )
         return found
+
+    def instruments(self) -> Mapping[str, Counter | TimeWeighted | Histogram | StateTimeline]:
+        """Every instrument by name, read-only (for reports: state logs, kinds of figures)."""
+        return MappingProxyType(self._instruments)
 
     def reset(self) -> None:
         """Restart every instrument at now (warm-up removal).
