@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sim import check
 from sim.errors import ConfigError
+from sim.world import _Wake
 
 if TYPE_CHECKING:
     import simpy
@@ -195,7 +196,7 @@ class Call:
         self.key = key
         self.deadline = deadline
         self.propagate = True
-        self.started_at: float = world.env.now
+        self.started_at: float = world.env._now
         self.attempts = 0
         self.last_request: Request | None = None
 
@@ -240,7 +241,7 @@ def transmit(call: Call, done: Done) -> None:
     """Send one attempt of ``call``; ``done(result)`` runs when its reply arrives."""
     call.attempts += 1
     world = call.world
-    request = Request(call, done, world.env.now)
+    request = Request(call, done, world.env._now)
     if call.deadline is not None and call.propagate:
         request.budget_s = call.deadline - call.source.clock.now()
     call.last_request = request
@@ -320,7 +321,8 @@ class Timeout:
         seconds = self.seconds
         if call.deadline is not None:
             seconds = max(0.0, min(seconds, call.deadline - call.source.clock.now()))
-        call.world.schedule(call.source.clock.true_delay(seconds), race.expire)
+        # race.expire(event) called by the event itself, no trampoline: once per attempt
+        _Wake(call.world.env, seconds / call.source.clock.rate, race.expire, None)
         proceed(call, race.finish)
 
 
@@ -429,9 +431,15 @@ class Caller:
         A ``degraded`` result returns its value like ``ok``; use :meth:`call_result` to
         tell them apart.
         """
-        result = yield from self.call_result(
-            target, payload, policy=policy, timeout_s=timeout_s, key=key, deadline=deadline
-        )
+        # call_result() inlined: one generator frame fewer at each resume of the caller
+        event = self.world.env.event()
+        pipeline = self.pipeline(policy, timeout_s)
+        if deadline is None:
+            deadline = self.inherited_deadline()
+        endpoint = self._targets.get(target) or self.resolve(target)
+        done: Done = event.succeed  # type: ignore[assignment]  # succeed returns the event
+        pipeline.start(Call(self.world, self.node, endpoint, payload, key, deadline), done)
+        result: Result = yield event
         if result.outcome is Outcome.OK or result.outcome is Outcome.DEGRADED:
             return result.value
         endpoint = self.resolve(target)

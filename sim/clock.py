@@ -51,7 +51,7 @@ class Clock:
 
     def now(self) -> float:
         """Local (wall-clock) time on this node, in seconds."""
-        return self._base_local + (self._env.now - self._base_true) * self.rate
+        return self._base_local + (self._env._now - self._base_true) * self.rate
 
     def true_delay(self, local_s: float) -> float:
         """True seconds that a timer of ``local_s`` local seconds takes to elapse."""

@@ -278,14 +278,14 @@ class Network:
             self.lost.value += 1
             return
         env = self.world.env
-        if link.latency is channel._dist:  # inlined Channel.delay(): runs once per message
+        if link._latency is channel._dist:  # inlined Channel.delay(): runs once per message
             delay = channel.latency() * link.factor + link.extra_s
         else:
             delay = channel.delay()
         if not link.reorder:
-            arrival = env.now + delay
+            arrival = env._now + delay
             if arrival < channel.last_arrival:
-                delay = channel.last_arrival - env.now
+                delay = channel.last_arrival - env._now
                 arrival = channel.last_arrival
             channel.last_arrival = arrival
         _Callback(env, delay, deliver, message)
@@ -293,8 +293,8 @@ class Network:
             self.duplicated.value += 1
             delay = channel.delay()
             if not link.reorder:
-                delay = max(delay, channel.last_arrival - env.now)
-                channel.last_arrival = env.now + delay
+                delay = max(delay, channel.last_arrival - env._now)
+                channel.last_arrival = env._now + delay
             _Callback(env, delay, deliver, message)
 
 

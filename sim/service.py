@@ -32,7 +32,7 @@ from sim.call import Caller, CallFailed, Outcome, Request, Result, deliver_reply
 from sim.distributions import Distribution, Uniform
 from sim.errors import ConfigError
 from sim.pool import Pool
-from sim.world import _Callback
+from sim.world import _Wake
 
 if TYPE_CHECKING:
     from sim.node import Node
@@ -106,7 +106,7 @@ class Context(Caller):
         self.service = service
         self.request = request
         self.epoch = service.node.epoch
-        self.received_at: float = service.world.env.now
+        self.received_at: float = service.world.env._now
         self.granted_at = -1.0
         self.degraded = False
 
@@ -339,7 +339,7 @@ class Service:
                 policy.dropped(context, None)
             return
         env = self.world.env
-        context.granted_at = env.now
+        context.granted_at = env._now
         endpoint = context.endpoint
         if endpoint.policies:
             for policy in endpoint.policies:
@@ -353,9 +353,10 @@ class Service:
             return
         draw = endpoint._service_time
         delay = draw() / self.node.clock.rate if draw is not None else 0.0  # node time -> true
-        _Callback(env, delay, self._finish_simple, context)
+        _Wake(env, delay, self._finish_simple, context)
 
-    def _on_service_time_end(self, context: Context) -> None:
+    def _on_service_time_end(self, event: _Wake) -> None:
+        context: Context = event.arg
         if context.epoch != self.node.epoch:
             return  # the node crashed meanwhile: the work is lost, nobody is answered
         endpoint = context.endpoint

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sim import check
 from sim.call import Call, Caller, Outcome, Pipeline, Policy, Result
 from sim.distributions import Distribution, Exponential, Uniform
 from sim.errors import ConfigError
-from sim.world import _Callback
+from sim.world import _Wake
 
 if TYPE_CHECKING:
     from sim.node import Node
@@ -181,11 +182,13 @@ class EntryStats:
     def end(self, request_id: int, result: Result) -> float:
         """Record the end of a request; returns its latency in seconds."""
         started = self.open.pop(request_id)
-        latency = self.world.env.now - started
+        latency = self.world.env._now - started
         outcome = result.outcome
         self.outcomes[outcome].value += 1
         if outcome is Outcome.OK or outcome is Outcome.DEGRADED:
             self.latency.record(latency)
+            if self._series is None:
+                return latency
             return self._windowed(outcome, latency)
         self.latency_failed.record(latency)
         if outcome is Outcome.REJECTED:
@@ -243,23 +246,13 @@ class _Workload:
         request_id = next(self.world._ids)
         stats = self.stats
         stats.requests.value += 1  # EntryStats.begin() inlined: this runs once per request
-        stats.open[request_id] = self.world.env.now
+        stats.open[request_id] = self.world.env._now
         if stats._series is not None:
             stats._series.add(f"{self.name}.requests")
         payload = self._payload(request_id) if self._payload is not None else None
         call = Call(self.world, self.caller.node, self.target, payload, request_id)
-        self.pipeline.start(call, _Ending(request_id, done).done)
-
-
-class _Ending:
-    __slots__ = ("callback", "request_id")
-
-    def __init__(self, request_id: int, callback: Callable[[int, Result], object]):
-        self.request_id = request_id
-        self.callback = callback
-
-    def done(self, result: Result) -> None:
-        self.callback(self.request_id, result)
+        # a partial, not a closure or a small class: calling it runs no Python frame of its own
+        self.pipeline.start(call, partial(done, request_id))  # type: ignore[arg-type]
 
 
 class OpenWorkload(_Workload):
@@ -305,10 +298,10 @@ class OpenWorkload(_Workload):
 
     def _arrive(self, _: object) -> None:
         world = self.world
-        now = world.env.now
+        now = world.env._now
         if now >= self.stop_s:
             return
-        _Callback(world.env, self._gap(), self._arrive, None)
+        _Wake(world.env, self._gap(), self._arrive, None)
         profile = self.profile
         if not self._constant and self._keep() * profile.max_rate >= profile.rate(now):
             return  # thinned: no arrival at this candidate time
