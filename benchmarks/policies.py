@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sim  # after the path tweak, so that the script runs from a checkout
-from sim.call import Policy
+from sim.call import Pipeline
 from sim.policies import CircuitBreaker, Retry, Timeout
 
 POOLS = (16, 8, 4)  # gateway, service, database
@@ -41,13 +41,17 @@ RATE = 1000.0
 HOP_TIMEOUTS_S = (0.050, 0.040, 0.030)  # client->gateway, gateway->service, service->db
 
 
-def hop_policy(with_policies: bool, timeout_s: float, name: str) -> Sequence[Policy]:
+def hop_policy(with_policies: bool, timeout_s: float, name: str) -> Pipeline:
+    """The pipeline of one hop, built once per world (a pipeline object skips the per-call
+    lookup that a list of policies needs)."""
     if not with_policies:
-        return (Timeout(timeout_s),) if name == "client" else ()
-    return (
-        Retry(3, base_s=0.010, name=f"{name}.retry"),
-        CircuitBreaker(name=f"{name}.breaker"),
-        Timeout(timeout_s, name=f"{name}.timeout"),
+        return Pipeline([Timeout(timeout_s)] if name == "client" else [])
+    return Pipeline(
+        [
+            Retry(3, base_s=0.010, name=f"{name}.retry"),
+            CircuitBreaker(name=f"{name}.breaker"),
+            Timeout(timeout_s, name=f"{name}.timeout"),
+        ]
     )
 
 

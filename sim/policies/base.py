@@ -93,12 +93,13 @@ class PolicyBase(Generic[S]):
         self.name = chosen
         self.prefix = f"policy.{chosen}"
         self._world: World | None = None
-        self._state: S | None = None
+        # the state in ``_world`` (the most recent world seen); unset until then
+        self._state: S = None  # type: ignore[assignment]
 
     def _state_for(self, world: World) -> S:
         """This policy's state in ``world`` (created on first use there)."""
         if world is self._world:
-            return self._state  # type: ignore[return-value]  # set together with _world
+            return self._state
         store = world.pipelines  # the world's per-run cache: the state dies with the run
         key = (_STATE_KEY, self)
         state: S | None = store.get(key)

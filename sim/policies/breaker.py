@@ -215,7 +215,8 @@ class _Breaker(PolicyBase[_BreakerState]):
     # -- the call path ------------------------------------------------------------------
 
     def invoke(self, call: Call, proceed: Proceed, done: Done) -> None:
-        state = self._state_for(call.world)
+        world = call.world  # the fast path of _state_for inlined: once per call
+        state = self._state if world is self._world else self._state_for(world)
         if state.state is not CLOSED:
             if state.state is OPEN:
                 if call.source.clock.now() < state.retry_at:

@@ -70,7 +70,8 @@ class Bulkhead(PolicyBase[_BulkheadState]):
         return _BulkheadState(world, self.prefix)
 
     def invoke(self, call: Call, proceed: Proceed, done: Done) -> None:
-        state = self._state_for(call.world)
+        world = call.world  # the fast path of _state_for inlined: once per call
+        state = self._state if world is self._world else self._state_for(world)
         pool = state.pool
         if pool is None:
             pool = state.pool = Pool(

@@ -89,7 +89,8 @@ class Fallback(PolicyBase[_FallbackState]):
         return _FallbackState(world, self.prefix)
 
     def invoke(self, call: Call, proceed: Proceed, done: Done) -> None:
-        state = self._state_for(call.world)
+        world = call.world  # the fast path of _state_for inlined: once per call
+        state = self._state if world is self._world else self._state_for(world)
         proceed(call, _Covered(self, state, call, done).finish)
 
     def _key(self, call: Call) -> Any:

@@ -205,7 +205,8 @@ class Retry(PolicyBase[_RetryState]):
         return _RetryState(world, self.prefix, budget)
 
     def invoke(self, call: Call, proceed: Proceed, done: Done) -> None:
-        state = self._state_for(call.world)
+        world = call.world  # the fast path of _state_for inlined: once per call
+        state = self._state if world is self._world else self._state_for(world)
         state.calls.value += 1
         if state.budget is not None:
             state.budget.begin_call()
