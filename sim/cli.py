@@ -193,7 +193,7 @@ def run(
     elif not quiet:
         console = Console()
         _show_summary(console, results)
-        console.print(f"results: {path}", highlight=False)
+        console.print(f"results: {path}", highlight=False, markup=False)
     if not results.ok:
         Console(stderr=True).print(f"error: {results.manifest['error']}", markup=False)
         raise typer.Exit(RUN_FAILED)

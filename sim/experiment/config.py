@@ -234,17 +234,27 @@ class Scenario:
         return ", ".join(parts) + ("" if self.variant == "base" else f" / {self.variant}")
 
     def resolved(self) -> dict[str, Any]:
-        """The configuration with every default written out, as plain data."""
+        """The configuration with every default written out, as plain data (keys whose value
+        is None left out: TOML has no None, and leaving them out loads back the same)."""
         data = self.config.model_dump(mode="python", exclude={"model", "policies", "sweep"})
         data["model"] = self.params.model_dump(mode="python")
         data["policies"] = copy.deepcopy(dict(self.raw.get("policies", {})))
-        return data
+        cleaned: dict[str, Any] = _without_none(data)
+        return cleaned
 
     def build(self, world: World) -> list[Entry]:
         """Build the system and its faults in ``world``; the measured workloads."""
         entries = list(self.model.build(world, self.params))
         apply_faults(world, self.config.faults)
         return entries
+
+
+def _without_none(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {key: _without_none(value) for key, value in data.items() if value is not None}
+    if isinstance(data, list):
+        return [_without_none(value) for value in data]
+    return data
 
 
 def _text(value: Any) -> str:
@@ -302,7 +312,7 @@ class Experiment:
         data = self.base.resolved()
         sweep = self.base.config.sweep
         if sweep.grid or sweep.variants:
-            data["sweep"] = sweep.model_dump(mode="python")
+            data["sweep"] = _without_none(sweep.model_dump(mode="python"))
         return data
 
     def resolved_toml(self) -> str:

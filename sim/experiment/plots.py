@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -95,7 +96,8 @@ def latency(results: Results) -> Figure:
     ax = fig.subplots()
     for key in ("p50", "p99", "p999"):
         _over_time(ax, results, f"latency.{key}", "latency (s)", suffix=f" {key}")
-    ax.set_yscale("log")
+    if any(bool(np.any(np.asarray(line.get_ydata()) > 0)) for line in ax.get_lines()):
+        ax.set_yscale("log")  # latencies spread over decades
     return _finish(fig, [ax], "Latency of successful requests per window")
 
 

@@ -307,6 +307,10 @@ class Results:
         if self.experiment is not None:
             (folder / "config.toml").write_text(dumps(dict(self.experiment.raw)), "utf-8")
         (folder / "resolved.toml").write_text(dumps(self.config), "utf-8")
+        try:
+            write_figures(self, folder / "figures")
+        except Exception as error:  # a figure that cannot be drawn must not cost the tables
+            self.manifest["figures_error"] = f"{type(error).__name__}: {error}"
         (folder / "manifest.json").write_text(
             json.dumps(self.manifest, indent=2, default=str) + "\n", "utf-8"
         )
@@ -317,7 +321,6 @@ class Results:
             self.states.to_csv(folder / "states.csv", index=False)
         if not self.comparisons.empty:
             self.comparisons.to_csv(folder / "comparisons.csv", index=False)
-        write_figures(self, folder / "figures")
 
     def save(self, out: str | Path) -> Path:
         """Write the results folder at ``out`` atomically; returns its path.
@@ -366,11 +369,22 @@ def write_atomically(out: Path, fill: Callable[[Path], None]) -> Path:
 # -- aggregation ---------------------------------------------------------------------------
 
 
-def _ok_values(replications: pd.DataFrame, scenario: int, metric: str) -> pd.Series:
-    if metric not in replications.columns:
+def _ok_rows(replications: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    """Each scenario's replications that ran to their end, indexed by replication."""
+    if replications.empty:
+        return {}
+    ok = replications[replications["status"] == "ok"]
+    return {
+        int(str(key)): rows.set_index("replication")
+        for key, rows in ok.groupby("scenario", sort=True)
+    }
+
+
+def _values(rows: dict[int, pd.DataFrame], scenario: int, metric: str) -> pd.Series:
+    frame = rows.get(scenario)
+    if frame is None or metric not in frame.columns:
         return pd.Series(dtype=float)
-    rows = replications[(replications["scenario"] == scenario) & (replications["status"] == "ok")]
-    return rows.set_index("replication")[metric].astype(float)
+    return frame[metric].astype(float)
 
 
 def _summary(
@@ -379,11 +393,12 @@ def _summary(
     metrics: Sequence[str],
     labels: Callable[[Scenario], dict[str, Any]],
 ) -> pd.DataFrame:
+    ok = _ok_rows(replications)
     rows = []
     for scenario in experiment.scenarios:
         targets = _targets(scenario)
         for metric in metrics:
-            estimate = stats.interval(list(_ok_values(replications, scenario.index, metric)))
+            estimate = stats.interval(list(_values(ok, scenario.index, metric)))
             target, higher = targets.get(metric, (math.nan, True))
             verdict = (
                 stats.verdict(estimate, target, higher_is_better=higher).value
@@ -413,6 +428,7 @@ def _comparisons(
     if len(experiment.variants) < 2:
         return pd.DataFrame()
     by_key = {(s.point, s.variant): s for s in experiment.scenarios}
+    ok = _ok_rows(replications)
     rows = []
     for scenario in experiment.scenarios:
         if scenario.variant == experiment.baseline:
@@ -421,8 +437,8 @@ def _comparisons(
         if base is None:
             continue
         for metric in metrics:
-            mine = _ok_values(replications, scenario.index, metric)
-            theirs = _ok_values(replications, base.index, metric)
+            mine = _values(ok, scenario.index, metric)
+            theirs = _values(ok, base.index, metric)
             common = mine.index.intersection(theirs.index)
             paired = stats.paired_difference(list(mine[common]), list(theirs[common]))
             unpaired = stats.unpaired_difference(list(mine), list(theirs))
