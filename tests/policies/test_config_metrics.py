@@ -87,7 +87,9 @@ def test_a_budget_shared_by_two_retries_counts_both() -> None:
     s.send(0.0, "a", "fail", [one])
     s.send(0.0, "b", "fail", [two])  # finds a's retry in progress: 1 >= max(1, 0.2)
     log = s.run()
-    assert sorted(outcome for _, _, outcome, _ in log) == ["error", "rejected"]
+    # a's retry is sent (ends at 0.2); b's is refused and b ends at 0.1 with its failure
+    assert sorted(time for time, _, _, _ in log) == [0.1, 0.2]
+    assert s.counter("policy.one.budget_denied") + s.counter("policy.retry.budget_denied") == 1
 
 
 def test_build_policy_converts_config_text() -> None:

@@ -91,12 +91,13 @@ def test_envoy_budget_allows_min_concurrency_when_the_percentage_is_smaller() ->
         s.send(0.0, f"c{i}", "fail", [retry])
     log = s.run()
     # At 0.1 all ten fail. 20% of 10 active calls is 2 < 3, so three retries are allowed
-    # (c0-c2); the fourth failure finds 3 retries in progress and is refused, and so on.
-    assert log[:7] == [(0.1, f"c{i}", "rejected", "retry_budget") for i in range(3, 10)]
+    # (c0-c2); the fourth failure finds 3 retries in progress and is refused, and so on:
+    # a refused call ends with the failure it had, as in Envoy.
+    assert log[:7] == [(0.1, f"c{i}", "error", "scripted") for i in range(3, 10)]
     assert log[7:] == [(0.2, f"c{i}", "error", "scripted") for i in range(3)]
     assert s.counter("policy.retry_budget.allowed") == 3
     assert s.counter("policy.retry_budget.denied") == 7
-    assert s.counter("policy.retry.rejected.retry_budget") == 7
+    assert s.counter("policy.retry.budget_denied") == 7
 
 
 def test_envoy_budget_grows_with_active_requests() -> None:
@@ -107,8 +108,9 @@ def test_envoy_budget_grows_with_active_requests() -> None:
     log = s.run()
     # All 40 fail at 0.1 with 40 calls active: retries are allowed while fewer than 25% of
     # the active calls (10) are retrying; each refused call leaves, so the bound only falls.
-    allowed = sum(1 for _, _, outcome, _ in log if outcome == "error")
+    allowed = sum(1 for time, _, outcome, _ in log if outcome == "error" and time > 0.15)
     assert allowed == 10
+    assert s.counter("policy.retry.budget_denied") == 30
 
 
 def test_grpc_throttle_token_arithmetic() -> None:
@@ -125,7 +127,7 @@ def test_grpc_throttle_token_arithmetic() -> None:
     log = s.run()
     assert seen == [3.0, 2.0]
     assert log == [
-        (0.2, "a", "rejected", "retry_budget"),
+        (0.2, "a", "error", "scripted"),
         (1.1, "b", "ok", "ok"),
         (2.2, "c", "ok", "done"),
     ]
