@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, ValidationInfo
@@ -83,21 +83,38 @@ def _relative(error: ConfigError, root: str) -> PydanticCustomError:
 _ROOT = "@"  # the name parsers see; removed again from the paths they report
 
 
-def _duration(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise problem("a duration such as '250ms', '2h' or a number of seconds", value)
-    try:
-        return parse_duration(value, _ROOT)
-    except ConfigError as error:
-        raise _relative(error, _ROOT) from None
+def _quantity(
+    parse: Callable[[str | float | int, str], float], expected: str, expected_positive: str
+) -> tuple[Callable[[object], float], Callable[[object], float]]:
+    """Readers of a quantity from config text (``parse``): any value >= 0, and > 0 only."""
+
+    def read(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise problem(expected, value)
+        try:
+            return parse(value, _ROOT)
+        except ConfigError as error:
+            raise _relative(error, _ROOT) from None
+
+    def read_positive(value: object) -> float:
+        amount = read(value)
+        if amount <= 0:
+            raise problem(expected_positive, value)
+        return amount
+
+    return read, read_positive
 
 
-def _positive_duration(value: object) -> float:
-    seconds = _duration(value)
-    if seconds <= 0:
-        raise problem("a duration > 0 such as '250ms' or '2h'", value)
-    return seconds
-
+_duration, _positive_duration = _quantity(
+    parse_duration,
+    "a duration such as '250ms', '2h' or a number of seconds",
+    "a duration > 0 such as '250ms' or '2h'",
+)
+_rate, _positive_rate = _quantity(
+    parse_rate,
+    "a rate such as '120/min', '10000/day' or a number per second",
+    "a rate > 0 such as '120/min' or '3.2/s'",
+)
 
 _SIGN = re.compile(r"\s*-\s*")
 
@@ -109,22 +126,6 @@ def _signed_duration(value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
         return -_duration(-value)
     return _duration(value)
-
-
-def _rate(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise problem("a rate such as '120/min', '10000/day' or a number per second", value)
-    try:
-        return parse_rate(value, _ROOT)
-    except ConfigError as error:
-        raise _relative(error, _ROOT) from None
-
-
-def _positive_rate(value: object) -> float:
-    per_second = _rate(value)
-    if per_second <= 0:
-        raise problem("a rate > 0 such as '120/min' or '3.2/s'", value)
-    return per_second
 
 
 def _probability(value: object) -> float:
