@@ -22,7 +22,7 @@ def test_public_api_matches_all() -> None:
     exported = {name for name in dir(sim) if not name.startswith("_")}
     modules = {"call", "check", "clock", "distributions", "errors", "faults", "metrics"}
     modules |= {"network", "node", "pool", "series", "service", "units", "workload", "world"}
-    modules |= {"policies", "experiment", "cli"}
+    modules |= {"policies", "experiment", "cli", "data"}
     assert set(sim.__all__) == exported - modules
 
 
