@@ -41,9 +41,14 @@ class PoolRejected(Exception):
     """A pool refused a request (``reason`` is ``"queue_full"`` or ``"queue_timeout"``)."""
 
     def __init__(self, pool: str, reason: str):
-        super().__init__(f"{pool}: {reason}")
+        # args must rebuild the exception: a process that yields a failed event gets a copy,
+        # made by SimPy as type(error)(*error.args)
+        super().__init__(pool, reason)
         self.pool = pool
         self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.pool}: {self.reason}"
 
 
 class _Waiter:
