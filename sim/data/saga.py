@@ -18,7 +18,7 @@ Every step call carries the key ``(saga name, saga id, step name)``, the same on
 re-send, so participants can deduplicate.
 
 Durability: with a ``store`` (a :class:`~sim.data.database.Database` or
-:class:`~sim.data.database.Table`), the saga's record is written before the first step and
+:class:`~sim.data.tables.Table`), the saga's record is written before the first step and
 after every step and compensation (compare-and-set on its version), retried until the write
 succeeds. When the orchestrator's node crashes its sagas stop; when it comes back it scans
 its records and resumes every unfinished saga from its last written record, re-sending a
@@ -130,7 +130,12 @@ class SagaTracker:
 
     ``begin(id)`` once when a saga starts, ``end(id, outcome)`` when it commits or is
     compensated (later calls for the same id are ignored). A saga still unfinished
-    ``stuck_after_s`` after it began counts once as stuck.
+    ``stuck_after_s`` after it began counts once as stuck (it may still end later).
+
+    Attributes:
+        unfinished: saga id -> true start time, for sagas not ended.
+        outcomes: saga id -> final outcome. One entry per saga ever ended: it is what the
+            invariant tests check against, and the memory of a run grows with it.
     """
 
     def __init__(self, world: World, name: str, stuck_after_s: float):

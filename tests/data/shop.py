@@ -133,3 +133,49 @@ class RetryOnce:
                 proceed(call, done)
 
         proceed(call, first)
+
+
+# -- whole runs under faults, for the invariant tests of both kinds of saga -------------------
+
+
+def fault_schedules(coordinator: str, transport: str) -> Any:
+    """A hypothesis strategy: up to three faults, each (fault, start, duration), among crashes
+    of the saga's coordinator, its transport (database or broker) and the participants, and
+    error bursts at two participants. Faults start in the first 10 s and last up to 5 s."""
+    from hypothesis import strategies as st
+
+    from sim import Crash, ErrorBurst
+
+    kinds = [Crash(coordinator), Crash(transport)]
+    kinds += [Crash(name) for name in ("inventory", "payment", "shipping")]
+    kinds += [ErrorBurst("payment", 0.5), ErrorBurst("shipping", 0.3)]
+    fault = st.tuples(st.sampled_from(kinds), st.floats(0.0, 10.0), st.floats(0.05, 5.0))
+    return st.lists(fault, max_size=3)
+
+
+def run_scenario(
+    build: Any, seed: int, faults: list[tuple[Any, float, float]], duplicate: float,
+    loss: float, *, idempotent: bool = True, orders: int = 25,
+) -> tuple[Shop, Any]:  # fmt: skip
+    """Orders at 2.5/s through the saga that ``build(world, shop)`` makes, under ``faults``
+    and a lossy, duplicating network, then long enough for every saga to end."""
+    from sim import Link, OpenWorkload, inject
+
+    world = World(seed=seed)
+    world.network.set_default(Link(Constant(0.002), duplicate=duplicate, loss=loss))
+    shop = build_shop(world, idempotent=idempotent)
+    saga = build(world, shop)
+    OpenWorkload(world, "orders", saga.address, 2.5, timeout_s=30.0,
+                 payload=order_payload(shop.ledger, seed), stop_s=orders / 2.5)  # fmt: skip
+    for fault, at_s, duration_s in faults:
+        inject(world, fault, at_s, duration_s)
+    world.run(600)
+    return shop, saga
+
+
+def check_run(shop: Shop, tracker: Any, keys: Any) -> None:
+    """Every saga ended once the faults were over, and the invariants hold."""
+    assert not tracker.unfinished, tracker.unfinished
+    assert tracker.outcomes
+    check_saga_invariants(shop, tracker.outcomes, keys)
+    assert shop.world.metrics.counter("anomaly.duplicate_side_effects").value == 0

@@ -283,3 +283,21 @@ def test_consumer_down_means_redelivery_after_it_recovers() -> None:
     refused = world.metrics.counter("service.c.refused").value
     assert refused == 3 and world.metrics.counter("bus.bus.redeliveries").value == 3
     assert Outcome.REFUSED.value == "refused"
+
+
+def test_the_idempotency_server_policy_also_removes_duplicates() -> None:
+    # The same at-least-once stream, deduplicated by sim.policies.Idempotency on the consumer
+    # endpoint (keyed by the message id the broker sends as call key) instead of an inbox.
+    from sim.policies import Idempotency
+
+    world = World(seed=6)
+    bus = setup(world, duplicate=0.2, loss=0.05)
+    effects = EffectLog(world, "effects")
+    endpoint = consumer(world, "mailer", lambda ctx, d: effects.record(d.message.id), workers=50)
+    endpoint.add_policy(Idempotency())
+    bus.subscribe("t", "g", "mailer.on_event", concurrency=50, ack_timeout_s=1.0,
+                  max_deliveries=100)  # fmt: skip
+    publish_all(world, bus, list(range(500)), on_outage="buffer")  # it re-sends lost publishes
+    world.run(300)
+    assert effects.distinct == 500
+    assert effects.duplicates.value == 0

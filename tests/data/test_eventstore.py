@@ -195,7 +195,7 @@ def bank(seed: int, crash_at: float, crash_for: float, loss: float, duplicate: f
             assert running >= 0  # no overdraft at any point: concurrency control held
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     crash_at=st.floats(0.0, 1.0),
