@@ -45,6 +45,7 @@ __all__ = [
     "Request",
     "Result",
     "Timeout",
+    "failure_for",
     "transmit",
 ]
 
@@ -142,6 +143,11 @@ _FAILURES: dict[Outcome, type[CallFailed]] = {
     Outcome.REJECTED: CallRejected,
     Outcome.ERROR: CallError,
 }
+
+
+def failure_for(target: str, result: Result) -> CallFailed:
+    """The exception matching a failed ``result`` of a call to ``target``, to raise."""
+    return _FAILURES.get(result.outcome, CallFailed)(target, result)
 
 
 class Call:
@@ -443,7 +449,7 @@ class Caller:
         if result.outcome is Outcome.OK or result.outcome is Outcome.DEGRADED:
             return result.value
         endpoint = self.resolve(target)
-        raise _FAILURES.get(result.outcome, CallFailed)(endpoint.address, result)
+        raise failure_for(endpoint.address, result)
 
     def call_result(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NoReturn
 
-from sim.call import _FAILURES, CallFailed, Done, Result
+from sim.call import Done, Result, failure_for
 
 if TYPE_CHECKING:
     import simpy
@@ -21,4 +21,4 @@ def result_event(env: simpy.Environment) -> tuple[simpy.Event, Done]:
 
 def raise_for(target: str, result: Result) -> NoReturn:
     """Raise the CallFailed subclass matching a failed ``result``."""
-    raise _FAILURES.get(result.outcome, CallFailed)(target, result)
+    raise failure_for(target, result)
