@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sim import check
 from sim.distributions import Constant, Distribution, Uniform
 from sim.errors import ConfigError
-from sim.world import _Callback
+from sim.world import _Callback, _CallbackAt
 
 if TYPE_CHECKING:
     from sim.node import Node
@@ -282,20 +282,21 @@ class Network:
             delay = channel.latency() * link.factor + link.extra_s
         else:
             delay = channel.delay()
-        if not link.reorder:
-            arrival = env._now + delay
-            if arrival < channel.last_arrival:
-                delay = channel.last_arrival - env._now
-                arrival = channel.last_arrival
+        if link.reorder:
+            _Callback(env, delay, deliver, message)
+        else:  # never before a message sent earlier on this pair, to the last bit
+            arrival = max(env._now + delay, channel.last_arrival)
             channel.last_arrival = arrival
-        _Callback(env, delay, deliver, message)
+            _CallbackAt(env, arrival, deliver, message)
         if link.duplicate and channel.chance() < link.duplicate:
             self.duplicated.value += 1
             delay = channel.delay()
-            if not link.reorder:
-                delay = max(delay, channel.last_arrival - env._now)
-                channel.last_arrival = env._now + delay
-            _Callback(env, delay, deliver, message)
+            if link.reorder:
+                _Callback(env, delay, deliver, message)
+            else:
+                arrival = max(env._now + delay, channel.last_arrival)
+                channel.last_arrival = arrival
+                _CallbackAt(env, arrival, deliver, message)
 
 
 _UNIT = Uniform(0.0, 1.0)

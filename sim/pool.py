@@ -217,6 +217,7 @@ class Pool:
         ``busy < capacity``."""
         self.capacity = check.positive_int(f"{self.name}.capacity", capacity)
         self._grant_waiting()
+        self._set_busy()  # the grants above changed the level
 
     def clear(self) -> None:
         """Forget all holders and waiters (their node crashed): nobody is answered."""

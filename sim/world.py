@@ -68,6 +68,19 @@ def _fire(event: _Callback) -> None:
     event.fn(event._value)
 
 
+class _CallbackAt(_Callback):
+    """A :class:`_Callback` at the absolute true time ``time`` (not ``now + delay``, which
+    may round one ulp away from it: FIFO links need arrivals exactly in order)."""
+
+    def __init__(self, env: simpy.Environment, time: float, fn: Callable[[Any], None], arg: Any):
+        self.env = env
+        self.callbacks = [_fire]
+        self._value = arg
+        self._ok = True
+        self.fn = fn
+        heappush(env._queue, (time, NORMAL, next(env._eid), self))
+
+
 class _Wake(Event):
     """An event that calls ``fn(event)`` itself when processed, ``event.arg`` being what it
     carries: for the engine's own hot callbacks, which take the event. One Python call fewer
