@@ -237,7 +237,11 @@ def models(
         names = [name]
     console = Console(soft_wrap=True)
     for model_name in names:
-        model = find_model(model_name)
+        try:
+            model = find_model(model_name)
+        except ConfigError as error:
+            console.print(f"{model_name}: cannot be loaded: {error}", markup=False)
+            continue
         table = Table(title=escape(f"{model.name}: {model.description}"), title_justify="left")
         table.add_column(escape("[model] key"), overflow="fold")
         for column in ("type", "default", "meaning"):

@@ -105,7 +105,11 @@ def find_model(name: str) -> Model:
     if found is None:
         names = ", ".join(repr(n) for n in available_models()) or "none installed"
         raise ConfigError.single("experiment.model", name, f"a registered model: {names}")
-    model = found.load()
+    try:
+        model = found.load()
+    except Exception as error:  # a broken or half-installed package must not crash the CLI
+        expected = f"a model that loads ({found.value}: {type(error).__name__}: {error})"
+        raise ConfigError.single("experiment.model", name, expected) from None
     if not isinstance(model, Model):
         raise ConfigError.single(
             "experiment.model", name, f"an object with name, parameters and build ({found.value})"

@@ -181,6 +181,8 @@ def unpaired_difference(
         return Interval(difference, 0.0, min(len(a), len(b)), 0.0)
     # Welch–Satterthwaite degrees of freedom, rounded down to an integer (conservative).
     dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    if not math.isfinite(dof):  # an infinite value among the samples: no interval
+        return Interval(difference, math.nan, min(len(a), len(b)), math.nan)
     return Interval(
         difference, t_quantile(max(1, int(dof)), confidence) * se, min(len(a), len(b)), se
     )
