@@ -14,9 +14,13 @@ should have by accident; the other policies live in ``sim.policies``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from enum import StrEnum
+from heapq import heappush
 from typing import TYPE_CHECKING, Any, Protocol
+
+from simpy.events import NORMAL, Event
 
 from sim import check
 from sim.errors import ConfigError
@@ -327,9 +331,60 @@ class Timeout:
         seconds = self.seconds
         if call.deadline is not None:
             seconds = max(0.0, min(seconds, call.deadline - call.source.clock.now()))
-        # race.expire(event) called by the event itself, no trampoline: once per attempt
-        _Wake(call.world.env, seconds / call.source.clock.rate, race.expire, None)
+        delay = seconds / call.source.clock.rate
+        if seconds == self.seconds:  # the usual case: the same delay as the other attempts
+            timers = call.world.timers.get(delay)
+            if timers is None:
+                timers = call.world.timers[delay] = _Timers(call.world.env, delay)
+            timers.add(race)
+        else:  # cut short by a deadline
+            _Wake(call.world.env, delay, race.expire, None)
         proceed(call, race.finish)
+
+
+class _Timers:
+    """The timers of one delay (one timeout on one clock rate): they expire in the order they
+    were set, so only the earliest one needs a heap entry.
+
+    Each timer takes, when set, the event id an event of its own would have taken; its heap
+    entry ``(expiry, NORMAL, id)`` is pushed when it becomes the earliest pending one, so it
+    is processed exactly where its own event would have been. A timer whose race is already
+    over when it would become the earliest is dropped without an entry (its event would
+    have done nothing). With timeouts of 50 ms at 1000 requests/s this keeps ~1 entry in
+    the heap instead of ~50, and skips most of one event per request.
+    """
+
+    __slots__ = ("delay", "entries", "env", "event")
+
+    def __init__(self, env: simpy.Environment, delay: float):
+        self.env = env
+        self.delay = delay
+        self.entries: deque[tuple[float, int, _Race]] = deque()
+        self.event = Event(env)  # reused: at most one entry in the heap at a time
+
+    def add(self, race: _Race) -> None:
+        env = self.env
+        entry = (env._now + self.delay, next(env._eid), race)
+        self.entries.append(entry)
+        if len(self.entries) == 1:
+            self._arm(entry)
+
+    def _arm(self, entry: tuple[float, int, _Race]) -> None:
+        event = self.event
+        event.callbacks = [self._fire]
+        event._ok = True
+        heappush(self.env._queue, (entry[0], NORMAL, entry[1], event))
+
+    def _fire(self, _: object) -> None:
+        entries = self.entries
+        race = entries[0][2]
+        if not race.over:
+            race.expire(None)
+        entries.popleft()
+        while entries and entries[0][2].over:
+            entries.popleft()
+        if entries:
+            self._arm(entries[0])
 
 
 class _Race:

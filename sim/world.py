@@ -128,6 +128,7 @@ class World:
         self._streams: dict[str, np.random.Generator] = {}
         self._ids = itertools.count(1)
         self.pipelines: dict[Any, Any] = {}  # sim.call's cache: one Pipeline per policy list
+        self.timers: dict[float, Any] = {}  # sim.call's timeout timers, by delay
         self.network: Network = Network(self)
 
     @property

@@ -21,8 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import (
+    Caller,
     ClockJump,
     ClosedWorkload,
+    Constant,
     Crash,
     ErrorBurst,
     Exponential,
@@ -63,7 +65,7 @@ def test_simpy_keeps_the_time_in_env_now_private_attribute() -> None:
         process_times.append(env.now)
 
     env.process(process())
-    assert isinstance(env._queue, list)
+    assert isinstance(env._queue, list) and isinstance(env._eid, itertools.count)
     entry = env._queue[0]
     assert len(entry) == 4 and isinstance(entry[2], int)
     world.run(10)
@@ -238,3 +240,45 @@ def test_local_clocks_never_run_backwards_without_a_jump(
         assert readings[-1] - readings[0] == pytest.approx(
             true_span * node.clock.rate, rel=1e-9, abs=1e-6
         )
+
+
+@SETTINGS
+@given(
+    sends=st.lists(st.floats(0.0, 10.0), min_size=1, max_size=60),
+    hangs=st.lists(st.tuples(st.floats(0.0, 10.0), st.floats(0.01, 3.0)), max_size=4),
+    drift_ppm=st.sampled_from([0.0, 50_000.0, -20_000.0]),
+    timeout_s=st.sampled_from([0.05, 0.12, 0.5]),
+)
+def test_every_timeout_ends_exactly_its_delay_after_the_attempt_began(
+    sends: list[float], hangs: list[tuple[float, float]], drift_ppm: float, timeout_s: float
+) -> None:
+    # Many timers of one delay share one heap entry (sim.call._Timers); each must still end
+    # its call at exactly now + delay, and a reply due at the same instant as a timer set
+    # before it must lose, as with one event per timer.
+    world = World()
+    world.network.set_default(Link(Constant(0.01)))
+    client = world.node("client", drift_ppm=drift_ppm)
+    service = Service(world, "echo", world.node("server"), workers=100)
+    service.endpoint("get", Constant(0.1))
+    for at_s, duration_s in hangs:
+        inject(world, Hang("server"), at_s, duration_s)
+    caller = Caller(world, client)
+    ends: list[tuple[float, str, float]] = []
+
+    def send(sent: float) -> None:
+        caller.start(
+            "echo.get", None, lambda r: ends.append((sent, r.outcome.value, world.now)),
+            timeout_s=timeout_s,
+        )  # fmt: skip
+
+    for t in sends:
+        world.at(t, send, t)
+    world.run(20.0)
+    assert len(ends) == len(sends)
+    delay = timeout_s / client.clock.rate
+    for sent, outcome, ended in ends:
+        if outcome == "timeout":
+            assert ended == sent + delay
+        else:
+            assert (outcome, ended) == ("ok", pytest.approx(sent + 0.12))
+            assert ended - sent < delay  # a reply due with the timer loses (ties: timeout)
