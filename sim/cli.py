@@ -195,7 +195,8 @@ def run(
         _show_summary(console, results)
         console.print(f"results: {path}", highlight=False, markup=False)
     if not results.ok:
-        Console(stderr=True).print(f"error: {results.manifest['error']}", markup=False)
+        message = f"error: {results.manifest['error']}"
+        Console(stderr=True, soft_wrap=True).print(message, markup=False, highlight=False)
         raise typer.Exit(RUN_FAILED)
 
 

@@ -214,8 +214,9 @@ def test_a_failing_replication_exits_1_with_its_error_in_the_manifest(
         raise ZeroDivisionError("a bug in a model")
 
     monkeypatch.setattr(experiment_runner, "measure", broken)
-    result = runner.invoke(app, ["run", str(small(workdir)), "-w", "1", "-q", "--out", "r"])
-    assert result.exit_code == 1
+    result = runner.invoke(app, ["run", str(small(workdir)), "-w", "1", "--out", "r"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
     assert "ZeroDivisionError: a bug in a model" in result.stderr
     manifest = json.loads((workdir / "r" / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "ZeroDivisionError" in manifest["error"]

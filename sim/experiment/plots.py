@@ -161,7 +161,10 @@ def sweep(results: Results, metrics: Sequence[str]) -> Figure:
                 group = group.sort_values(x)
                 label = " ".join(str(v) for v in (name if isinstance(name, tuple) else (name,)))
                 xs = pd.to_numeric(group[x], errors="coerce")
-                positions: Any = xs if not xs.isna().any() else range(len(group))
+                numeric = not xs.isna().any()
+                positions: Any = xs if numeric else list(range(len(group)))
+                if not numeric:  # text values ("48/s"): evenly spaced, labelled as written
+                    ax.set_xticks(positions, [str(v) for v in group[x]])
                 line = ax.plot(positions, group["mean"], marker="o", label=label)[0]
                 ax.fill_between(
                     positions,
@@ -180,34 +183,31 @@ def sweep(results: Results, metrics: Sequence[str]) -> Figure:
     return fig
 
 
-def comparison(results: Results) -> Figure:
-    from sim.experiment.measure import HEADLINE
+COMPARED = ("availability", "uptime", "throughput", "latency.p50", "latency.p99", "latency.p999")
 
+
+def comparison(results: Results) -> Figure:
     frame = results.comparisons
-    fig = Figure(figsize=(9, 4.5))
-    ax = fig.subplots()
-    if not frame.empty:
-        part = frame[frame["metric"].isin(HEADLINE)].reset_index(drop=True)
-        labels = [
-            f"{r.metric}: {r.variant} - {r.baseline} (point {r.point})" for r in part.itertuples()
-        ]
-        ys = range(len(part))
-        widths = part["half_width"].fillna(0.0)
-        ax.errorbar(part["difference"], ys, xerr=widths, fmt="o", capsize=3, label="paired")
-        ax.errorbar(
-            part["difference"],
-            [y + 0.25 for y in ys],
-            xerr=part["unpaired_half_width"].fillna(0.0),
-            fmt="s",
-            capsize=3,
-            alpha=0.5,
-            label="unpaired",
-        )
-        ax.set_yticks(list(ys), labels, fontsize="small")
+    metrics = [m for m in COMPARED if not frame.empty and m in set(frame["metric"])]
+    rows = max(1, len(metrics))
+    fig = Figure(figsize=(9, 1.2 + 1.6 * rows))
+    axes = list(fig.subplots(rows, 1, squeeze=False)[:, 0])
+    for ax, metric in zip(axes, metrics, strict=False):
+        part = frame[frame["metric"] == metric].reset_index(drop=True)
+        labels = [f"point {r.point}: {r.variant}" for r in part.itertuples()]
+        ys = np.arange(len(part), dtype=float)
+        ax.errorbar(part["difference"], ys, xerr=part["half_width"].fillna(0.0), fmt="o",
+                    capsize=3, label="paired (common random numbers)")  # fmt: skip
+        ax.errorbar(part["difference"], ys + 0.3, xerr=part["unpaired_half_width"].fillna(0.0),
+                    fmt="s", capsize=3, alpha=0.5, label="unpaired")  # fmt: skip
+        ax.set_yticks(ys + 0.15, labels, fontsize="small")
+        ax.set_ylim(-0.5, len(part))
         ax.axvline(0.0, color="grey", lw=0.8)
-        ax.legend(fontsize="small")
-    ax.set_xlabel("difference from the baseline (metric's units)")
-    fig.suptitle("Variants against the baseline (95% intervals)")
+        ax.set_title(metric, fontsize="medium", loc="left")
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].legend(fontsize="small")
+    baseline = results.manifest.get("baseline", "the baseline")
+    fig.suptitle(f"Differences from {baseline} (95% intervals)")
     fig.tight_layout()
     return fig
 

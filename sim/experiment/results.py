@@ -50,6 +50,8 @@ __all__ = ["Results", "load_results", "write_atomically"]
 
 _PACKAGES = ("resilience-sim", "simpy", "numpy", "pandas", "pydantic", "matplotlib", "typer")
 _SCENARIO_COLUMNS = ("scenario", "point", "variant")
+_SUMMARY_COLUMNS = ("metric", "mean", "ci_low", "ci_high", "half_width", "sd", "n", "target",
+                    "verdict")  # fmt: skip
 
 
 def _versions() -> dict[str, str]:
@@ -77,6 +79,11 @@ def _git_commit(directory: Path | None) -> str | None:
         return None
     commit = done.stdout.strip()
     return commit if done.returncode == 0 and commit else None
+
+
+def _last_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[-1] if lines else "unknown error"
 
 
 def _cell(value: Any) -> Any:
@@ -183,7 +190,7 @@ class Results:
             "status": "failed" if failed else "ok",
             "error": (
                 f"{len(failed)} of {len(record.replications)} replications failed; first: "
-                f"{failed[0].error}"
+                f"{_last_line(failed[0].error)} (tracebacks under runs)"
                 if failed
                 else None
             ),
@@ -419,7 +426,8 @@ def _summary(
                     "verdict": verdict,
                 }
             )
-    return pd.DataFrame(rows)
+    columns = [*_SCENARIO_COLUMNS, *experiment.grid_keys, *_SUMMARY_COLUMNS]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _comparisons(
