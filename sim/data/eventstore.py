@@ -112,6 +112,8 @@ class EventStore:
         fold: ``fold(state, event) -> state``, needed by ``load`` and snapshots.
         initial: the state before any event.
         snapshot_every: keep a snapshot every this many events of a stream (None: never).
+        keep_log: keep the whole log in memory (``log``); False keeps only the streams, so
+            that :meth:`forget` bounds memory in long runs (positions keep counting).
     """
 
     def __init__(
@@ -127,6 +129,7 @@ class EventStore:
         fold: Fold | None = None,
         initial: Any = None,
         snapshot_every: int | None = None,
+        keep_log: bool = True,
     ):
         self.world = world
         self.name = name
@@ -148,6 +151,9 @@ class EventStore:
         self.service.endpoint("read", read_time, handler=self._read)
         self.service.endpoint("load", read_time, handler=self._load)
         self.log: list[RecordedEvent] = []
+        self.keep_log = bool(keep_log)
+        self.position = 0  # of the last event appended
+        self._stream_appends: dict[str, list[int]] = {}  # stream -> its append ids
         self.streams: dict[str, list[RecordedEvent]] = {}
         self.snapshots: dict[str, tuple[Any, int]] = {}  # stream -> (state, version)
         self._appends: dict[int, Appended] = {}  # append id -> its result (idempotence)
@@ -175,6 +181,15 @@ class EventStore:
     def version(self, stream: str) -> int:
         """The stream's version now (0 if it has no events)."""
         return len(self.streams.get(stream, ()))
+
+    def forget(self, stream: str) -> None:
+        """Drop ``stream``: its events, snapshot and append records (an archived or
+        hard-deleted stream). Events in ``log`` stay; positions keep counting."""
+        self.streams.pop(stream, None)
+        self.snapshots.pop(stream, None)
+        self._stream_latest.pop(stream, None)
+        for append_id in self._stream_appends.pop(stream, ()):
+            self._appends.pop(append_id, None)
 
     def rebuild(self, stream: str) -> Any:
         """The stream's state folded from its first event, without a call (for checks)."""
@@ -257,15 +272,17 @@ class EventStore:
         timestamp = request.timestamp
         before = len(stream)
         for data in request.events:
+            self.position += 1
             event = RecordedEvent(
-                request.stream, len(stream) + 1, len(self.log) + 1, data, timestamp, now,
+                request.stream, len(stream) + 1, self.position, data, timestamp, now,
                 request.writer,
             )  # fmt: skip
             if timestamp < latest:
                 self.inversions.value += 1
             if timestamp < stream_latest:
                 self.stream_inversions.value += 1
-            self.log.append(event)
+            if self.keep_log:
+                self.log.append(event)
             stream.append(event)
             for subscriber in self._subscribers:
                 subscriber(event)
@@ -275,8 +292,9 @@ class EventStore:
         self.events.value += len(request.events)
         if self.snapshot_every is not None:
             self._snapshot(request.stream, before, len(stream))
-        result = Appended(len(stream), len(self.log))
+        result = Appended(len(stream), self.position)
         self._appends[request.append_id] = result
+        self._stream_appends.setdefault(request.stream, []).append(request.append_id)
         return result
 
     def _snapshot(self, stream: str, before: int, after: int) -> None:

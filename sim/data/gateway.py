@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import simpy
 
-from sim.call import Caller, Pipeline, Policy, Result, start_call
+from sim.call import Caller, Outcome, Pipeline, Policy, Result, start_call
 from sim.data._calls import result_event
 from sim.distributions import Constant, Distribution
 from sim.errors import ConfigError
@@ -208,7 +208,11 @@ class Gateway:
         if not compiled.fan_out:
             result = results[0]
             if result.ok:
-                compiled.ok.value += 1
+                if result.outcome is Outcome.DEGRADED:  # a backend's fallback answered
+                    ctx.degraded = True
+                    compiled.degraded.value += 1
+                else:
+                    compiled.ok.value += 1
                 return GatewayReply(request_id, result.value)
             compiled.failed.value += 1
             raise ServiceError(f"upstream_{result.outcome.value}")

@@ -153,6 +153,8 @@ class SagaTracker:
         self.duration = metrics.histogram(f"{prefix}.duration")
         self.in_progress = metrics.gauge(f"{prefix}.in_progress")
         self._anomaly_stuck = metrics.counter("anomaly.stuck_sagas")
+        # called as on_end(saga_id, outcome) when a saga ends (a model's bookkeeping)
+        self.on_end: Callable[[Any, str], None] | None = None
 
     def begin(self, saga_id: Any, started_at: float | None = None) -> None:
         """A saga began (at true time ``started_at``, default now)."""
@@ -173,6 +175,8 @@ class SagaTracker:
         started = self.unfinished.pop(saga_id, None)
         self.outcomes[saga_id] = outcome
         (self.committed if outcome == COMMITTED else self.compensated).value += 1
+        if self.on_end is not None:
+            self.on_end(saga_id, outcome)
         if started is None:
             self.started.value += 1
             return
