@@ -430,14 +430,17 @@ def validate_scenario(
     )
     if not isinstance(name, str) or name not in available_models():
         return None, found
-    model = find_model(name)
+    try:
+        model = find_model(name)
+    except ConfigError as error:  # registered, but it does not load
+        return None, found + list(error.problems)
     params: BaseModel | None = None
     try:
         params = model.parameters.model_validate(raw.get("model", {}), context={"policies": book})
     except ValidationError as error:
         found += problems_of(error, model.parameters, "model")
     if found or config is None or params is None:
-        return None, found
+        return None, list(dict.fromkeys(found))  # a section that is no table: reported once
     scenario = Scenario(index, point, variant, dict(settings), raw, config, params, book)
     try:  # a throwaway world: names that only the built system knows (faults' targets)
         world = World(config.experiment.seed, 0, window_s=config.window_s)
@@ -450,7 +453,7 @@ def validate_scenario(
             else Problem(join("model", p.path), p.value, p.expected)
             for p in error.problems
         ]
-    return (None if found else scenario), found
+    return (None if found else scenario), list(dict.fromkeys(found))
 
 
 def _variants(sweep: object) -> dict[str, dict[str, Any]]:

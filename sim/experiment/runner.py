@@ -20,12 +20,15 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.errors import ConfigError
 from sim.experiment.config import Experiment, Scenario, validate_scenario
 from sim.experiment.measure import measure, register_levels, state_changes, uptime, windows
 from sim.world import World
+
+if TYPE_CHECKING:
+    from sim.experiment.results import Results
 
 __all__ = ["Progress", "Replication", "run", "run_replication"]
 
@@ -166,7 +169,7 @@ def run_all(
     return RunRecord(experiment, ordered, started_at, time.perf_counter() - clock, workers)
 
 
-def run(experiment: Experiment, *, workers: int = 1, progress: Progress | None = None) -> Any:
+def run(experiment: Experiment, *, workers: int = 1, progress: Progress | None = None) -> Results:
     """Run every scenario's replications and aggregate them.
 
     Args:
