@@ -256,7 +256,7 @@ def transmit(call: Call, done: Done) -> None:
         request.budget_s = call.deadline - call.source.clock.now()
     call.last_request = request
     service = call.endpoint.service
-    world.network.send(call.source, service.node, service.receive, request)
+    world.network.send(call.source, service.node, service._receive, request)
 
 
 def deliver_reply(message: tuple[Request, Result]) -> None:
@@ -494,7 +494,9 @@ class Caller:
         """
         # call_result() inlined: one generator frame fewer at each resume of the caller
         event = self.world.env.event()
-        pipeline = self.pipeline(policy, timeout_s)
+        pipeline = (
+            EMPTY if policy is None and timeout_s is None else self.pipeline(policy, timeout_s)
+        )
         if deadline is None:
             deadline = self.inherited_deadline()
         endpoint = self._targets.get(target) or self.resolve(target)
@@ -518,7 +520,9 @@ class Caller:
     ) -> Generator[simpy.Event, Result, Result]:
         """Call and wait: returns the :class:`Result` whatever the outcome."""
         event = self.world.env.event()
-        pipeline = self.pipeline(policy, timeout_s)
+        pipeline = (
+            EMPTY if policy is None and timeout_s is None else self.pipeline(policy, timeout_s)
+        )
         if deadline is None:
             deadline = self.inherited_deadline()
         done: Done = event.succeed  # type: ignore[assignment]  # succeed returns the event

@@ -135,6 +135,8 @@ class Context(Caller):
 
     def inherited_deadline(self) -> float | None:
         """Downstream calls from a handler inherit the incoming call's deadline."""
+        if self.request.budget_s is None:  # no deadline came with the request: most calls
+            return None
         return self.deadline
 
     def work(self, seconds: float) -> simpy.Event:
@@ -247,6 +249,7 @@ class Service:
         self.cancelled = metrics.counter(f"service.{name}.cancelled")
         self.rejected: dict[str, Any] = {}
         # bound once: these run once per request
+        self._receive = self.receive
         self._grant = self._on_grant
         self._reject = self._on_reject
         self._finish_simple = self._on_service_time_end
