@@ -216,3 +216,19 @@ def test_resize_to_zero_is_refused() -> None:
     world = World()
     with pytest.raises(ConfigError, match=r"p\.capacity"):
         Pool(world, "p", 2).resize(0)
+
+
+def test_a_pool_that_never_waits_reports_zero_waits_in_every_summary() -> None:
+    # Regression: an inlined zero-wait path once skipped the histogram's minimum and maximum,
+    # and a pool that never queued reported wait.p99 = -inf.
+    from sim import Constant, OpenWorkload, Service, World
+
+    world = World()
+    service = Service(world, "svc", world.node("n"), workers=4)
+    service.endpoint("e", Constant(0.1))
+    OpenWorkload(world, "load", "svc.e", 1.0)
+    world.run(100)
+    snapshot = world.metrics.snapshot()
+    assert snapshot["pool.svc.wait.count"] > 50
+    for key in ("min", "max", "mean", "p50", "p99", "p999"):
+        assert snapshot[f"pool.svc.wait.{key}"] == 0.0, key
