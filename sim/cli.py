@@ -67,11 +67,22 @@ def _number(value: Any) -> str:
     return str(value)
 
 
-def _interval_text(row: Any) -> str:
-    mean, half = row["mean"], row["half_width"]
-    if isinstance(half, float) and not math.isnan(half):
+def _measured(mean: Any, half: Any) -> str:
+    """``mean ± half`` as a measurement is reported: the half-width to two significant
+    figures and the mean to the same decimal place (0.99934 ± 0.00012, 276310 ± 760)."""
+    if not isinstance(half, float) or math.isnan(half):
+        return _number(mean)
+    if not isinstance(mean, float) or not math.isfinite(mean) or not math.isfinite(half):
         return f"{_number(mean)} ± {_number(half)}"
-    return _number(mean)
+    if half == 0.0:
+        return f"{_number(mean)} ± 0"
+    decimals = 1 - math.floor(math.log10(abs(half)))
+    places = max(decimals, 0)
+    return f"{round(mean, decimals):.{places}f} ± {round(half, decimals):.{places}f}"
+
+
+def _interval_text(row: Any) -> str:
+    return _measured(row["mean"], row["half_width"])
 
 
 def _default_out(name: str) -> Path:
@@ -115,7 +126,7 @@ def _show_summary(console: Console, results: Any) -> None:
         for column in ("point", "variant", "metric", "difference ± 95% CI", "unpaired ±"):
             table.add_column(column)
         for _, row in comparisons[comparisons["metric"].isin(HEADLINE)].iterrows():
-            text = f"{_number(row['difference'])} ± {_number(row['half_width'])}"
+            text = _measured(row["difference"], row["half_width"])
             table.add_row(
                 str(row["point"]),
                 f"{row['variant']} - {row['baseline']}",

@@ -221,3 +221,13 @@ def test_a_failing_replication_exits_1_with_its_error_in_the_manifest(
     manifest = json.loads((workdir / "r" / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "ZeroDivisionError" in manifest["error"]
     assert {run["status"] for run in manifest["runs"]} == {"failed"}
+
+
+def test_intervals_are_printed_to_the_precision_the_half_width_supports() -> None:
+    from sim.cli import _measured
+
+    assert _measured(0.99934, 0.000123) == "0.99934 ± 0.00012"
+    assert _measured(276311.58, 763.43) == "276310 ± 760"
+    assert _measured(-0.27, 0.040) == "-0.270 ± 0.040"
+    assert _measured(1.0, 0.0) == "1 ± 0"
+    assert _measured(5.0, float("nan")) == "5"
