@@ -294,14 +294,14 @@ class OpenWorkload(_Workload):
         self._keep = world.sampler(f"workload.{name}.thinning", Uniform(0.0, 1.0))
         self.stop_s = math.inf if stop_s is None else check.positive("stop_s", stop_s)
         self._end = self.stats.end
-        world.at(check.non_negative("start_s", start_s) + self._gap(), self._arrive)
+        first = check.non_negative("start_s", start_s) + self._gap()
+        self._tick = _Wake(world.env, max(0.0, first - world.env._now), self._arrive, None)
 
     def _arrive(self, _: object) -> None:
-        world = self.world
-        now = world.env._now
+        now = self.world.env._now
         if now >= self.stop_s:
             return
-        _Wake(world.env, self._gap(), self._arrive, None)
+        self._tick.again(self._gap())  # the next candidate arrival
         profile = self.profile
         if not self._constant and self._keep() * profile.max_rate >= profile.rate(now):
             return  # thinned: no arrival at this candidate time
