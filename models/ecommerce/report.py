@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "catalog_availability",
     "headline",
+    "outage_summary",
     "outage_timeline",
     "paired",
     "plot_ablation",
@@ -166,7 +167,19 @@ def outage_timeline(results: Results) -> pd.DataFrame:
     table["variant"] = table["scenario"].map(_labels(results))
     placed = table["orders.placed"].where(table["orders.placed"] > 0)
     table["provider attempts per order"] = table["provider.attempts"] / placed
+    table["payment attempts per order"] = table["payment.attempts"] / placed
     return table
+
+
+def outage_summary(results: Results, start_s: float, end_s: float) -> pd.DataFrame:
+    """Per variant, totals over the windows starting in [start_s, end_s) (mean over
+    replications): orders accepted and refused or failed at the entry point, orders
+    completed, compensated and failed part-way, and payment and provider attempts."""
+    table = outage_timeline(results)
+    part = table[(table["start"] >= start_s) & (table["start"] < end_s)]
+    keep = ["accepted", "refused_or_failed", "orders.completed", "orders.compensated",
+            "orders.failed", "orders.placed", "payment.attempts", "provider.attempts"]  # fmt: skip
+    return part.groupby("variant", sort=False)[keep].sum()
 
 
 # -- figures -----------------------------------------------------------------------------
@@ -232,8 +245,10 @@ def plot_outage(results: Results, around: tuple[float, float] | None = None) -> 
             top.plot(hours, part[name], label=name)
         top.set_title(f"{variant}: orders per window")
         top.legend(fontsize=7)
-        middle.plot(hours, part["provider attempts per order"])
-        middle.set_ylabel("provider attempts / order")
+        for name in ("payment attempts per order", "provider attempts per order"):
+            middle.plot(hours, part[name], label=name.replace(" per order", ""))
+        middle.set_ylabel("attempts per order placed")
+        middle.legend(fontsize=7)
         _breaker(bottom, results, variant, around)
         bottom.set_xlabel("hours")
     fig.tight_layout()
