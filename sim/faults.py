@@ -216,23 +216,21 @@ class ClockJump:
 
 @dataclass(frozen=True)
 class PoolShrink:
-    """The pool's capacity drops to ``capacity`` (then returns to what it was)."""
+    """The pool's capacity drops to ``capacity`` (then returns to what it was). Overlapping
+    shrinks of one pool hold the smallest capacity until each has ended."""
 
     pool: str
     capacity: int
-    _saved: list[int] = field(default_factory=list, compare=False, repr=False)
 
     def validate(self, world: World) -> None:
         _pool(world, self.pool)
         check.positive_int("capacity", self.capacity)
 
     def start(self, world: World) -> None:
-        pool = _pool(world, self.pool)
-        self._saved.append(pool.capacity)
-        pool.resize(self.capacity)
+        _pool(world, self.pool).shrink(self.capacity)
 
     def end(self, world: World) -> None:
-        _pool(world, self.pool).resize(self._saved.pop(0))
+        _pool(world, self.pool).unshrink(self.capacity)
 
 
 def inject(world: World, fault: Fault, at_s: float, duration_s: float | None = None) -> None:

@@ -98,6 +98,8 @@ class Pool:
         self.node = node
         self._env = world.env
         self.nominal_capacity = self.capacity
+        self._shrinks: list[int] = []  # capacities of the active shrinks (faults)
+        self._unshrunk = self.capacity  # the capacity to return to when no shrink is active
         self.busy = 0
         self.queued = 0  # live waiters (the deque may also hold dead ones)
         self._waiters: deque[_Waiter] = deque()
@@ -222,6 +224,21 @@ class Pool:
         self.capacity = check.positive_int(f"{self.name}.capacity", capacity)
         self._grant_waiting()
         self.busy_level.set(self.busy)  # the grants above changed the level
+
+    def shrink(self, capacity: int) -> None:
+        """Start a shrink to ``capacity`` slots (a pool-shrink fault). Shrinks overlap safely:
+        while any is active the smallest capacity holds, and when the last ends the capacity
+        from before the first returns."""
+        check.positive_int(f"{self.name}.capacity", capacity)
+        if not self._shrinks:
+            self._unshrunk = self.capacity
+        self._shrinks.append(capacity)
+        self.resize(min(self._shrinks))
+
+    def unshrink(self, capacity: int) -> None:
+        """End a shrink started with ``capacity``."""
+        self._shrinks.remove(capacity)
+        self.resize(min(self._shrinks) if self._shrinks else self._unshrunk)
 
     def clear(self) -> None:
         """Forget all holders and waiters (their node crashed): nobody is answered."""

@@ -233,6 +233,18 @@ def test_pool_shrink_serialises_work_and_its_end_grants_the_waiting() -> None:
     assert capacity == [(0.5, 3), (1.5, 1), (3.5, 3)]
 
 
+def test_overlapping_pool_shrinks_hold_the_smallest_and_restore_the_original() -> None:
+    # (This found that the second shrink to end restored the capacity the first had set.)
+    p = Probe(workers=4)
+    inject(p.world, PoolShrink("echo", 1), at_s=1.0, duration_s=3.0)
+    inject(p.world, PoolShrink("echo", 2), at_s=2.0, duration_s=3.0)
+    capacity: list[tuple[float, int]] = []
+    for t in (0.5, 1.5, 2.5, 4.5, 5.5):
+        p.world.at(t, lambda _, t=t: capacity.append((t, p.service.pool.capacity)))
+    p.run()
+    assert capacity == [(0.5, 4), (1.5, 1), (2.5, 1), (4.5, 2), (5.5, 4)]
+
+
 def test_two_overlapping_crashes_keep_the_node_down_until_both_end() -> None:
     p = Probe()
     inject(p.world, Crash("server"), at_s=1.0, duration_s=2.0)
