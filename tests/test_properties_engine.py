@@ -204,7 +204,7 @@ def test_invariants_under_random_faults(
         assert stats.requests.value == ended + stats.in_flight()
         assert stats.outcomes[Outcome.HUNG].value == 0  # hung is reported, never counted
     # causality: nothing arrives before it was sent; FIFO links keep each pair's order
-    assert model.deliveries
+    assert model.deliveries or world.metrics.counter("network.lost").value > 0  # not vacuous
     order: dict[tuple[str, str], int] = {}
     for src, dst, number, sent_at, arrived_at in model.deliveries:
         assert arrived_at >= sent_at
