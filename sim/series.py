@@ -12,15 +12,8 @@ import math
 
 from sim import check
 from sim.errors import ConfigError
-from sim.metrics import (
-    Clock,
-    Histogram,
-    TimeWeighted,
-    _accuracy,
-    _check_name,
-    _summary,
-    _summary_keys,
-)
+from sim.histogram import Histogram, histogram_summary, summary_keys, valid_accuracy
+from sim.metrics import Clock, TimeWeighted, _check_name
 
 __all__ = ["WindowSeries"]
 
@@ -83,7 +76,7 @@ class WindowSeries:
 
     def __init__(self, now: Clock, window_s: float, *, relative_accuracy: float = 0.01) -> None:
         self.window_s = check.positive("window_s", window_s)
-        self._relative_accuracy = _accuracy(relative_accuracy)
+        self._relative_accuracy = valid_accuracy(relative_accuracy)
         self._now = now
         self._origin = now()
         self._index = 0
@@ -194,7 +187,7 @@ class WindowSeries:
         row: dict[str, float] = {"start": self._start, "end": end}
         row.update(self._sums)
         for field, histogram in self._histograms.items():
-            row.update(_summary(field, histogram))
+            row.update(histogram_summary(field, histogram))
         for field, level in self._levels.items():
             area = level.gauge._integral_at(end)
             span = end - level.base_time
@@ -213,7 +206,7 @@ class WindowSeries:
             elif kind == _LEVEL:
                 full[field] = row.get(field, math.nan)
             else:  # a field observed first after this row closed has no keys in it
-                for key, empty in _summary_keys(field):
+                for key, empty in summary_keys(field):
                     full[key] = row.get(key, empty)
         return full
 
@@ -223,4 +216,4 @@ class WindowSeries:
 
 def _row_keys(field: str, kind: str) -> list[str]:
     """The keys by which a series reports ``field`` of ``kind`` in each row."""
-    return [key for key, _ in _summary_keys(field)] if kind == _OBSERVE else [field]
+    return [key for key, _ in summary_keys(field)] if kind == _OBSERVE else [field]
