@@ -174,6 +174,11 @@ class Call:
         attempts: attempts sent so far.
         last_request: the most recent attempt on the wire (hedging cancels losers with it);
             None before the first attempt and once its reply has been handed over.
+        scope: the innermost Timeout whose attempt is being started, while it is started
+            (None otherwise). A policy inside a Timeout that holds something for an attempt
+            (a bulkhead permit, an in-flight count) captures it in ``invoke`` and gives the
+            thing back through ``scope.on_abandon`` when the attempt is given up — as
+            resilience4j's TimeLimiter cancels the call and so frees its bulkhead permit.
     """
 
     __slots__ = (
@@ -184,6 +189,7 @@ class Call:
         "last_request",
         "payload",
         "propagate",
+        "scope",
         "source",
         "source_epoch",
         "started_at",
@@ -207,6 +213,7 @@ class Call:
         self.key = key
         self.deadline = deadline
         self.propagate = True
+        self.scope: _Race | None = None
         self.started_at: float = world.env._now
         self.attempts = 0
         self.last_request: Request | None = None
@@ -346,7 +353,10 @@ class Timeout:
             timers.add(race)
         else:  # cut short by a deadline
             _Wake(call.world.env, delay, race.expire, None)
+        outer = call.scope
+        call.scope = race  # seen by the inner policies while they start this attempt
         proceed(call, race.finish)
+        call.scope = outer
 
 
 class _Timers:
@@ -395,15 +405,30 @@ class _Timers:
 
 
 class _Race:
-    """First of (reply, timer) wins; the loser is ignored (a late reply is counted)."""
+    """First of (reply, timer) wins; the loser is ignored (a late reply is counted).
 
-    __slots__ = ("call", "done", "metric", "over")
+    When the timer wins, the attempt is abandoned: the hooks registered with
+    :meth:`on_abandon` run (before the caller hears of the timeout, so that a retry finds
+    the permit its attempt held already given back).
+    """
+
+    __slots__ = ("call", "done", "hooks", "metric", "over")
 
     def __init__(self, call: Call, done: Done, metric: str):
         self.call = call
         self.done = done
         self.metric = metric
         self.over = False
+        self.hooks: list[Callable[[], None]] | None = None
+
+    def on_abandon(self, hook: Callable[[], None]) -> None:
+        """Run ``hook()`` if this attempt is given up (at once if it already was)."""
+        if self.over:
+            hook()
+        elif self.hooks is None:
+            self.hooks = [hook]
+        else:
+            self.hooks.append(hook)
 
     def finish(self, result: Result) -> None:
         if self.over:
@@ -416,6 +441,10 @@ class _Race:
         if not self.over:
             self.over = True
             self.call.world.metrics.counter(self.metric).value += 1
+            if self.hooks is not None:
+                hooks, self.hooks = self.hooks, None
+                for hook in hooks:
+                    hook()
             self.done(TIMED_OUT)
 
 

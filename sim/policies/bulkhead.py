@@ -104,7 +104,10 @@ class ThreadPoolBulkhead(Bulkhead):
 
 
 class _Slot:
-    __slots__ = ("call", "done", "pool", "proceed", "state")
+    """One call's permit. It is given back once: when the call's result comes, or when the
+    Timeout around it gives the attempt up (a reply that never comes must not keep it)."""
+
+    __slots__ = ("call", "done", "held", "pool", "proceed", "scope", "state")
 
     def __init__(self, state: _BulkheadState, pool: Pool, call: Call, proceed: Proceed, done: Done):
         self.state = state
@@ -112,13 +115,27 @@ class _Slot:
         self.call = call
         self.proceed = proceed
         self.done = done
+        self.scope = call.scope
+        self.held = False
 
     def finish(self, result: Result) -> None:
-        self.pool.release()
+        self.give_back()
         self.done(result)
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self.pool.release()
 
 
 def _grant(slot: _Slot) -> None:
+    scope = slot.scope
+    slot.held = True
+    if scope is not None:
+        if scope.over:  # given up while it waited for the permit: nothing to send
+            slot.give_back()
+            return
+        scope.on_abandon(slot.give_back)
     slot.state.permitted.value += 1
     slot.proceed(slot.call, slot.finish)
 

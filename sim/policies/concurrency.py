@@ -187,7 +187,7 @@ def _forget(state: _LimitState) -> None:
 
 
 class _Sampled:
-    __slots__ = ("clock", "done", "inflight", "policy", "started", "state", "world")
+    __slots__ = ("clock", "counted", "done", "inflight", "policy", "started", "state", "world")
 
     def __init__(
         self,
@@ -204,8 +204,21 @@ class _Sampled:
         self.started = call.world.env.now
         self.inflight = inflight
         self.done = done
+        self.counted = True  # still counted in the limiter's in-flight total
+        if call.scope is not None:
+            call.scope.on_abandon(self.abandon)
 
     def finish(self, result: Result) -> None:
-        latency = self.clock.local_duration(self.world.env.now - self.started)
-        self.policy._sample(self.state, latency, self.inflight, result.outcome)
+        if self.counted:
+            self.counted = False
+            latency = self.clock.local_duration(self.world.env.now - self.started)
+            self.policy._sample(self.state, latency, self.inflight, result.outcome)
         self.done(result)
+
+    def abandon(self) -> None:
+        """The Timeout around this call gave up: count it out now, as a timeout (a drop),
+        rather than when (or if) its reply comes."""
+        if self.counted:
+            self.counted = False
+            latency = self.clock.local_duration(self.world.env.now - self.started)
+            self.policy._sample(self.state, latency, self.inflight, Outcome.TIMEOUT)
