@@ -59,6 +59,18 @@ def _entry_availability(entry: str) -> Metric:
     return metric
 
 
+def _entry_share(entry: str, outcome: str) -> Metric:
+    """The share of the entry's ended requests that ended with ``outcome``."""
+
+    def metric(frame: pd.DataFrame) -> pd.Series:
+        ended = _col(frame, f"entry.{entry}.ok")
+        for other in ("degraded", *_FAILED):
+            ended = ended + _col(frame, f"entry.{entry}.{other}")
+        return _col(frame, f"entry.{entry}.{outcome}") / ended.where(ended > 0)
+
+    return metric
+
+
 def _measured_days(results: Results) -> float:
     experiment = results.config["experiment"]
     return (float(experiment["duration"]) - float(experiment.get("warmup", 0.0))) / DAY_S
@@ -74,6 +86,7 @@ def _metrics(results: Results) -> dict[str, Metric]:
     return {
         "availability (orders)": _raw("availability"),
         "availability (catalog)": _entry_availability("catalog"),
+        "catalog pages served stale": _entry_share("catalog", "degraded"),
         "uptime (orders)": _raw("uptime"),
         "orders offered / day": _per_day("entry.orders.requests", days),
         "orders accepted / day": lambda f: _col(f, "throughput_per_day"),
@@ -82,7 +95,7 @@ def _metrics(results: Results) -> dict[str, Metric]:
         "orders failed part-way / day": _per_day("orders.failed", days),
         "p99 latency (orders), s": _raw("latency.p99"),
         "duplicate side effects": lambda f: _col(f, "anomaly.duplicate_side_effects"),
-        "money in limbo (charged - refunded - completed)": lambda f: (
+        "money in limbo, cents (charged - refunded - completed)": lambda f: (
             _col(f, "ledger.charged")
             - _col(f, "ledger.refunded")
             - _col(f, "orders.completed_amount")
