@@ -62,24 +62,21 @@ class Paths:
             "product.browse", retry=(2, 0.02), bulkhead=16, timeout=0.3,
             fallback=Fallback("stale", per_payload=True, name="product.browse.fallback"),
         )  # fmt: skip
-        # databases, one path per calling service
-        self.db_read: dict[str, Pipeline] = {}
-        self.db_write: dict[str, Pipeline] = {}
+        # databases, one path per calling service and kind of operation
+        self.db: dict[str, Pipeline] = {}
 
     def read(self, service: str) -> Pipeline:
         """Database reads of ``service``: short timeout, retried."""
-        found = self.db_read.get(service)
-        if found is None:
-            found = self.db_read[service] = self._pipe(f"{service}.db_read", retry=(2, 0.02),
-                                                       timeout=0.25)  # fmt: skip
-        return found
+        return self._database(f"{service}.db_read", (2, 0.02), 0.25)
 
     def write(self, service: str) -> Pipeline:
         """Database writes of ``service`` (keyed puts: safe to retry)."""
-        found = self.db_write.get(service)
+        return self._database(f"{service}.db_write", (2, 0.05), 1.0)
+
+    def _database(self, name: str, retry: tuple[int, float], timeout: float) -> Pipeline:
+        found = self.db.get(name)
         if found is None:
-            found = self.db_write[service] = self._pipe(f"{service}.db_write", retry=(2, 0.05),
-                                                        timeout=1.0)  # fmt: skip
+            found = self.db[name] = self._pipe(name, retry=retry, timeout=timeout)
         return found
 
     def _pipe(
