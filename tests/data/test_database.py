@@ -18,6 +18,7 @@ from sim.data import (
     database_tables,
     is_conflict,
 )
+from tests.validation.theory import mmc_sojourn
 
 
 def make(world: World, **options: Any) -> tuple[Database, Caller]:
@@ -235,16 +236,6 @@ def test_an_outage_of_the_shared_database_takes_down_every_service_that_uses_it(
         assert all(served[o] > 150 for o in OWNERS)  # they all work outside the outage
 
 
-def erlang_c_sojourn(arrival_rate: float, service_mean: float, servers: int) -> float:
-    """Mean time in an M/M/c system: the Erlang C wait plus the service time."""
-    a = arrival_rate * service_mean
-    rho = a / servers
-    tail = a**servers / math.factorial(servers) / (1 - rho)
-    head = sum(a**k / math.factorial(k) for k in range(servers))
-    waiting = tail / (head + tail)
-    return waiting * service_mean / (servers * (1 - rho)) + service_mean
-
-
 def test_pool_contention_in_a_shared_database_raises_the_other_services_latency() -> None:
     from sim import OpenWorkload
 
@@ -270,7 +261,7 @@ def test_pool_contention_in_a_shared_database_raises_the_other_services_latency(
         sd = math.sqrt(sum((m - centre) ** 2 for m in means) / (len(means) - 1))
         half_width = 4.032 * sd / math.sqrt(len(means))  # t(0.995, 5 d.f.)
         offered = sum(rates.values()) if shared else rates["payments"]
-        expected = erlang_c_sojourn(offered, 0.010, 2)
+        expected = mmc_sojourn(offered, 0.010, 2)
         # The histogram's 1% relative accuracy adds a little on top of the sampling error.
         assert abs(centre - expected) <= half_width + 0.01 * expected, (shared, centre, expected)
-    assert erlang_c_sojourn(150.1, 0.010, 2) > 2 * erlang_c_sojourn(30.0, 0.010, 2)
+    assert mmc_sojourn(150.1, 0.010, 2) > 2 * mmc_sojourn(30.0, 0.010, 2)
