@@ -40,7 +40,7 @@ Where it came from (sim per unit, M/M/4 and chain; each change measured A/B, CPU
 - the workload's per-request ending is a ``functools.partial``: -2% on M/M/4;
 - ``Caller.call`` without the ``call_result`` generator layer, Timeout via ``_Wake``: -1.7%
   on the chain; the pool's busy gauge updated inline: -2% and -1%;
-- timeouts of one delay share one heap entry (``sim.call._Timers``; heap ~65 -> ~15
+- timeouts of one delay share one heap entry (``sim.timeout._Timers``; heap ~65 -> ~15
   entries): -3.2% on the chain; no deadline or pipeline lookup for plain calls: -1.1%;
 - the Call <-> Request reference cycle broken once the reply is handed over, so that
   requests are freed by reference counting, not by the cyclic collector: -6% and -10%

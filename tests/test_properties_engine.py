@@ -253,7 +253,7 @@ def test_local_clocks_never_run_backwards_without_a_jump(
 def test_every_timeout_ends_exactly_its_delay_after_the_attempt_began(
     sends: list[float], hangs: list[tuple[float, float]], drift_ppm: float, timeout_s: float
 ) -> None:
-    # Many timers of one delay share one heap entry (sim.call._Timers); each must still end
+    # Many timers of one delay share one heap entry (sim.timeout._Timers); each must still end
     # its call at exactly now + delay, and a reply due at the same instant as a timer set
     # before it must lose, as with one event per timer.
     world = World()
