@@ -18,12 +18,21 @@ Every step call carries the key ``(saga name, saga id, step name)``, the same on
 re-send, so participants can deduplicate.
 
 Durability: with a ``store`` (a :class:`~sim.data.database.Database` or
-:class:`~sim.data.tables.Table`), the saga's record is written before the first step and
-after every step and compensation (compare-and-set on its version), retried until the write
-succeeds. When the orchestrator's node crashes its sagas stop; when it comes back it scans
-its records and resumes every unfinished saga from its last written record, re-sending a
-step whose result it had not saved. Without a store the records live in memory and a crash
-loses the sagas in flight: they stay unfinished.
+:class:`~sim.data.tables.Table`), the saga's record is written once per state transition:
+when it is created, after every step (the last step's write also commits the saga), after
+every compensation (the last one's also ends it), compare-and-set on its version, retried
+until the write succeeds. When the orchestrator's node crashes its sagas stop; when it comes
+back it scans its records and resumes every unfinished saga from its last written record,
+re-sending a step whose result it had not saved. Without a store the records live in memory
+and a crash loses the sagas in flight: they stay unfinished. A model that keeps its
+progress elsewhere (an event stream per saga, the owner's own order row) passes a ``log``
+instead: any object with the :class:`SagaLog` methods; :class:`StoreLog` is the default.
+
+Local steps: a step whose action (or compensation) is a function rather than an endpoint
+runs inside the orchestrator, without a call: the work of the orchestrator's own service
+(``fn(StepRequest) -> value``, raising :class:`~sim.service.ServiceError` to fail), made
+durable by the saga's next write. A service that owns its saga starts it with
+:meth:`SagaOrchestrator.begin` from a handler on the same node, also without a call.
 
 Starting: ``<name>.start`` with the saga's data as payload; the call's key is the saga id
 (the workload's request id, or an idempotency key), so a duplicated or retried start joins
@@ -41,12 +50,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import simpy
 
 from sim import check
-from sim.call import Caller, CallFailed, Pipeline, Policy, Result, start_call
+from sim.call import Caller, CallFailed, Outcome, Pipeline, Policy, Result, start_call
 from sim.data._calls import result_event
 from sim.data.database import Database, is_conflict
 from sim.data.participant import StepRequest
@@ -64,10 +73,12 @@ __all__ = [
     "COMPENSATED",
     "COMPENSATING",
     "RUNNING",
+    "SagaLog",
     "SagaOrchestrator",
     "SagaRecord",
     "SagaStep",
     "SagaTracker",
+    "StoreLog",
 ]
 
 RUNNING = "running"
@@ -75,6 +86,7 @@ COMPENSATING = "compensating"
 COMMITTED = "committed"
 COMPENSATED = "compensated"
 FINAL = frozenset({COMMITTED, COMPENSATED})
+LocalAction = Callable[[StepRequest], Any]
 
 
 @dataclass(frozen=True)
@@ -83,16 +95,17 @@ class SagaStep:
 
     Attributes:
         name: the step's name (unique in its saga).
-        action: the participant endpoint that performs it.
-        compensation: the endpoint that undoes it (None: nothing to undo).
+        action: the participant endpoint that performs it, or a function run in the
+            orchestrator (a local step, see the module docs).
+        compensation: the endpoint (or function) that undoes it (None: nothing to undo).
         policy: client policies of each action call (e.g. ``[Timeout(1.0)]``).
         compensation_policy: client policies of each compensation attempt.
         payload: builds the step's data from the saga's data (default: the saga's data).
     """
 
     name: str
-    action: str
-    compensation: str | None = None
+    action: str | LocalAction
+    compensation: str | LocalAction | None = None
     policy: Pipeline | Sequence[Policy] = ()
     compensation_policy: Pipeline | Sequence[Policy] = ()
     payload: Callable[[Any], Any] | None = None
@@ -123,6 +136,55 @@ class SagaRecord:
     failed: int | None = None
     started_at: float = 0.0
     compensated: tuple[int, ...] = ()
+
+
+class SagaLog(Protocol):
+    """Where an orchestrator keeps its sagas' records. Each method makes its calls from
+    ``caller`` (the orchestrator's node) and raises :class:`~sim.call.CallFailed` when
+    one fails; the orchestrator retries."""
+
+    def write(
+        self, caller: Caller, record: SagaRecord, version: int
+    ) -> Generator[simpy.Event, Any, int]:
+        """Save ``record`` if the saga's record is still at ``version`` (0: none yet);
+        returns the new version. Another version raises CallError("conflict")."""
+        ...
+
+    def read(self, caller: Caller, saga_id: Any) -> Generator[simpy.Event, Any, tuple[Any, int]]:
+        """The saga's record (None if there is none) and its version."""
+        ...
+
+    def scan(self, caller: Caller) -> Generator[simpy.Event, Any, list[tuple[SagaRecord, int]]]:
+        """Every saga's record and version (the orchestrator resumes the unfinished ones)."""
+        ...
+
+
+class StoreLog:
+    """The default :class:`SagaLog`: one row per saga, ``("saga", name, id)`` in ``store``,
+    written compare-and-set on its version."""
+
+    def __init__(self, store: Database | Table, name: str, timeout_s: float):
+        self.store = store
+        self.name = name
+        self.timeout_s = timeout_s
+
+    def write(
+        self, caller: Caller, record: SagaRecord, version: int
+    ) -> Generator[simpy.Event, Any, int]:
+        saved: int = yield from self.store.put(
+            caller, ("saga", self.name, record.id), record, expected_version=version,
+            timeout_s=self.timeout_s,
+        )  # fmt: skip
+        return saved
+
+    def read(self, caller: Caller, saga_id: Any) -> Generator[simpy.Event, Any, tuple[Any, int]]:
+        key = ("saga", self.name, saga_id)
+        row = yield from self.store.get(caller, key, timeout_s=self.timeout_s)
+        return row.value, row.version
+
+    def scan(self, caller: Caller) -> Generator[simpy.Event, Any, list[tuple[SagaRecord, int]]]:
+        rows = yield from self.store.scan(caller, ("saga", self.name), timeout_s=self.timeout_s)
+        return [(row.value, row.version) for _, row in rows]
 
 
 class SagaTracker:
@@ -210,6 +272,7 @@ class SagaOrchestrator:
         node: where the orchestrator runs.
         steps: the saga's steps, in order.
         store: where progress is saved (None: in memory, lost in a crash).
+        log: where progress is saved, instead of ``store`` (a :class:`SagaLog`).
         workers: start requests handled at once.
         wait: the start call answers when the saga ends (True) or once it is saved.
         compensation_retry_s, compensation_retry_max_s: first and largest wait between
@@ -227,6 +290,7 @@ class SagaOrchestrator:
         steps: Sequence[SagaStep],
         *,
         store: Database | Table | None = None,
+        log: SagaLog | None = None,
         workers: int = 64,
         wait: bool = True,
         compensation_retry_s: float = 0.5,
@@ -241,6 +305,8 @@ class SagaOrchestrator:
         self.name = name
         self.node = node
         self.store = store
+        if store is not None and log is not None:
+            raise ConfigError.single(f"{name}.log", log, "None when a store is given")
         self.wait = bool(wait)
         self.compensation_retry_s = check.positive(
             f"{name}.compensation_retry_s", compensation_retry_s
@@ -250,6 +316,9 @@ class SagaOrchestrator:
         )
         self.persist_retry_s = check.positive(f"{name}.persist_retry_s", persist_retry_s)
         self.persist_timeout_s = check.positive(f"{name}.persist_timeout_s", persist_timeout_s)
+        self.log: SagaLog | None = log
+        if store is not None:
+            self.log = StoreLog(store, name, self.persist_timeout_s)
         self.tracker = SagaTracker(world, name, stuck_after_s)
         self.caller = Caller(world, node)
         self._actions = [self._pipeline(step.policy) for step in self.steps]
@@ -258,6 +327,9 @@ class SagaOrchestrator:
         self.service.endpoint("start", Constant(0.0), handler=self._start)
         self.memory: dict[Any, tuple[SagaRecord, int]] = {}  # records when there is no store
         self._running: dict[Any, simpy.Event] = {}  # saga id -> fires with the final record
+        # called as on_begin(record) when a saga begins here, created or resumed (before
+        # its first step runs; possibly more than once per saga): a model's bookkeeping
+        self.on_begin: Callable[[SagaRecord], None] | None = None
         metrics = world.metrics
         prefix = f"saga.{name}"
         self.compensations = metrics.counter(f"{prefix}.compensations")
@@ -285,6 +357,14 @@ class SagaOrchestrator:
 
     def _start(self, ctx: Context, data: Any) -> Generator[simpy.Event, Any, str]:
         saga_id = ctx.key if ctx.key is not None else self.world.new_id()
+        reply = yield from self.begin(saga_id, data)
+        return reply
+
+    def begin(self, saga_id: Any, data: Any) -> Generator[simpy.Event, Any, str]:
+        """Start saga ``saga_id`` with ``data`` (or join it if it exists), as the start
+        endpoint does, but from a handler already running on the orchestrator's node: the
+        service that owns the saga starting it with a function call. Replies as the start
+        endpoint would (raises ServiceError where it answers ``error``)."""
         if saga_id not in self._running:
             record, version = yield from self._create(saga_id, data)
             if record.state in FINAL:
@@ -300,19 +380,28 @@ class SagaOrchestrator:
         self, saga_id: Any, data: Any
     ) -> Generator[simpy.Event, Any, tuple[SagaRecord, int]]:
         record = SagaRecord(saga_id, data, started_at=self.world.env.now)
-        if self.store is None:
+        if self.log is None:
             found = self.memory.get(saga_id)
             if found is None:
                 self.memory[saga_id] = found = (record, 1)
-                self.tracker.begin(saga_id)
+                self._began(record)
             return found
         version = yield from self._persist(record, 0)
         if version is None:  # it existed already: carry on from what was saved
             row = yield from self._read(saga_id)
             existing: SagaRecord = row[0]
+            if existing.state not in FINAL and saga_id not in self._running:
+                # its creator has not launched it (its write's reply was lost, and it is
+                # still finding out, or it died): the caller launches it
+                self._began(existing, existing.started_at)
             return existing, row[1]
-        self.tracker.begin(saga_id)
+        self._began(record)
         return record, version
+
+    def _began(self, record: SagaRecord, started_at: float | None = None) -> None:
+        self.tracker.begin(record.id, started_at)
+        if self.on_begin is not None:
+            self.on_begin(record)
 
     def _launch(self, record: SagaRecord, version: int) -> None:
         self._running[record.id] = self.world.env.event()
@@ -324,6 +413,8 @@ class SagaOrchestrator:
         try:
             while record.state == RUNNING and record.step < len(self.steps):
                 record = yield from self._forward(record)
+                if record.state == RUNNING and record.step == len(self.steps):
+                    record = replace(record, state=COMMITTED)  # one write: last step, commit
                 saved = yield from self._save(record, version)
                 if saved is None:
                     return
@@ -358,9 +449,12 @@ class SagaOrchestrator:
         step = self.steps[index]
         data = step.payload(record.data) if step.payload is not None else record.data
         key = (self.name, record.id, step.name)
-        result = yield from self._invoke(
-            step.action, StepRequest(key, data), self._actions[index], (key, "do")
-        )
+        if isinstance(step.action, str):
+            result = yield from self._invoke(
+                step.action, StepRequest(key, data), self._actions[index], (key, "do")
+            )
+        else:
+            result = _local(step.action, StepRequest(key, data))
         done = (*record.done, index)  # done, or possibly done: see the module docs
         if result.ok:
             return replace(record, step=index + 1, done=done)
@@ -379,10 +473,13 @@ class SagaOrchestrator:
         wait = self.compensation_retry_s
         self.compensations.value += 1
         while True:
-            result = yield from self._invoke(
-                step.compensation, StepRequest(key, data), self._compensations[index],
-                (key, "undo"),
-            )  # fmt: skip
+            if isinstance(step.compensation, str):
+                result = yield from self._invoke(
+                    step.compensation, StepRequest(key, data), self._compensations[index],
+                    (key, "undo"),
+                )  # fmt: skip
+            else:
+                result = _local(step.compensation, StepRequest(key, data))
             if result.ok:
                 return
             self.compensation_retries.value += 1
@@ -401,7 +498,7 @@ class SagaOrchestrator:
 
     def _save(self, record: SagaRecord, version: int) -> Generator[simpy.Event, Any, int | None]:
         """Save ``record`` over ``version``; None if another executor owns the saga."""
-        if self.store is None:
+        if self.log is None:
             self.memory[record.id] = (record, version + 1)
             return version + 1
         saved = yield from self._persist(record, version)
@@ -410,14 +507,10 @@ class SagaOrchestrator:
     def _persist(self, record: SagaRecord, version: int) -> Generator[simpy.Event, Any, int | None]:
         """Write until the database answers; None on a conflict with a different record
         (a conflict with this very record means an earlier attempt's reply was lost)."""
-        assert self.store is not None
-        key = ("saga", self.name, record.id)
+        assert self.log is not None
         while True:
             try:
-                saved: int = yield from self.store.put(
-                    self.caller, key, record, expected_version=version,
-                    timeout_s=self.persist_timeout_s,
-                )  # fmt: skip
+                saved: int = yield from self.log.write(self.caller, record, version)
                 return saved
             except CallFailed as failure:
                 if is_conflict(failure):
@@ -427,12 +520,11 @@ class SagaOrchestrator:
             yield self.caller.sleep(self.persist_retry_s)
 
     def _read(self, saga_id: Any) -> Generator[simpy.Event, Any, tuple[Any, int]]:
-        assert self.store is not None
-        key = ("saga", self.name, saga_id)
+        assert self.log is not None
         while True:
             try:
-                row = yield from self.store.get(self.caller, key, timeout_s=self.persist_timeout_s)
-                return row.value, row.version
+                row: tuple[Any, int] = yield from self.log.read(self.caller, saga_id)
+                return row
             except CallFailed:
                 self.persist_retries.value += 1
                 yield self.caller.sleep(self.persist_retry_s)
@@ -441,36 +533,41 @@ class SagaOrchestrator:
 
     def _on_crash(self) -> None:
         self._running.clear()  # the executors and the callers waiting on them died
-        if self.store is None:
+        if self.log is None:
             self.memory.clear()
 
     def _on_recover(self) -> None:
-        if self.store is not None:
+        if self.log is not None:
             self.node.start_process(self._resume())
 
     def _resume(self) -> Generator[simpy.Event, Any, None]:
-        assert self.store is not None
+        assert self.log is not None
         try:
             while True:
                 try:
-                    rows = yield from self.store.scan(
-                        self.caller, ("saga", self.name), timeout_s=self.persist_timeout_s
-                    )
+                    rows = yield from self.log.scan(self.caller)
                     break
                 except CallFailed:
                     self.persist_retries.value += 1
                     yield self.caller.sleep(self.persist_retry_s)
         except simpy.Interrupt:
             return  # crashed again: the next recovery scans again
-        for _, row in rows:
-            record: SagaRecord = row.value
+        for record, version in rows:
             if record.state in FINAL:
                 # its last write landed, but the crash came before the executor heard so
                 self.tracker.end(record.id, record.state)
             elif record.id not in self._running:
                 self.resumed.value += 1
-                self.tracker.begin(record.id, record.started_at)  # its creator may have died
-                self._launch(record, row.version)
+                self._began(record, record.started_at)  # its creator may have died
+                self._launch(record, version)
+
+
+def _local(fn: LocalAction, request: StepRequest) -> Result:
+    """A local step's action or compensation, as the Result a call would have given."""
+    try:
+        return Result(Outcome.OK, fn(request))
+    except ServiceError as error:
+        return Result(Outcome.ERROR, reason=error.reason)
 
 
 def _reply(record: SagaRecord) -> str:
@@ -492,7 +589,11 @@ def _validate_steps(name: str, steps: tuple[SagaStep, ...]) -> None:
         seen.add(step.name)
         for label in ("action", "compensation"):
             target = getattr(step, label)
-            if target is None and label == "compensation":
+            if (target is None and label == "compensation") or (
+                callable(target) and not isinstance(target, str)
+            ):
                 continue
             if not isinstance(target, str) or "." not in target:
-                raise ConfigError.single(f"{path}.{label}", target, "'service.endpoint'")
+                raise ConfigError.single(
+                    f"{path}.{label}", target, "'service.endpoint' or a function"
+                )
