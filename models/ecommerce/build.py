@@ -12,8 +12,9 @@ from models.ecommerce.ledger import Archive, Ledger, Order
 from models.ecommerce.parameters import EcommerceParameters
 from models.ecommerce.paths import Paths
 from models.ecommerce.services import (
+    REMOTE_STEPS,
     SAGA,
-    STEPS,
+    SHIP,
     NotificationService,
     OrderService,
     PaymentService,
@@ -57,6 +58,7 @@ DATABASES: dict[str, DatabaseProfile] = {
 INTERNAL = LogNormal.from_median_p99(0.0005, 0.005)
 INTERNET = LogNormal.from_median_p99(0.020, 0.150)
 CATALOG_UPDATES_PER_S = 1.0 / 300.0  # merchandising edits a product every five minutes
+SAGA_WRITE_TIMEOUT_S = 1.0  # each saga write, as the orchestrator's own default
 
 
 @dataclass
@@ -153,14 +155,19 @@ def build_shop(world: World, params: EcommerceParameters, *, keep: bool = False)
     )  # fmt: skip
     saga = None
     if p.saga:
+        # created by the order service in-process (its first write records OrderCreated),
+        # then reserve and charge (other services), then ship (local: the order service's)
         steps = [
             SagaStep(name, action, undo, policy=paths.steps[name],
                      compensation_policy=paths.undo[name])
-            for name, action, undo in STEPS
+            for name, action, undo in REMOTE_STEPS
         ]  # fmt: skip
-        saga = SagaOrchestrator(world, SAGA, world.node("order"), steps, store=tables["order"],
-                                wait=False, stuck_after_s=3600.0)  # fmt: skip
+        steps.append(SagaStep(SHIP, order.ship, order.unship))
+        saga = SagaOrchestrator(world, SAGA, world.node("order"), steps,
+                                log=order.saga_log(SAGA_WRITE_TIMEOUT_S), wait=False,
+                                stuck_after_s=3600.0)  # fmt: skip
         saga.tracker.on_end = order.saga_ended
+        saga.on_begin = order.saga_began
         order.saga = saga
 
     gateway = None

@@ -19,10 +19,13 @@ import simpy
 
 from models.ecommerce.ledger import COMPLETED, FAILED, Archive, Ledger, Order
 from models.ecommerce.paths import Paths
-from sim.call import CallFailed, Outcome, Result
+from sim.call import Caller, CallFailed, Outcome, Result
 from sim.data import EffectLog, EventBus, EventStore, Message, Participant, Query, ReadModel
 from sim.data import Table as DataTable
+from sim.data.database import is_conflict
+from sim.data.eventstore import DEFAULT_READ_TIME
 from sim.data.participant import StepRequest
+from sim.data.saga import COMMITTED, COMPENSATING, RUNNING, SagaRecord
 from sim.distributions import Constant, LogNormal, Uniform
 from sim.policies import Idempotency
 from sim.service import Context, ServerPolicy, Service, ServiceError
@@ -33,9 +36,12 @@ if TYPE_CHECKING:
     from sim.world import World
 
 __all__ = [
-    "STEPS",
+    "REMOTE_STEPS",
+    "SHIP",
     "NotificationService",
+    "OrderRowLog",
     "OrderService",
+    "OrderStreamLog",
     "PaymentService",
     "ProductService",
     "Relay",
@@ -43,13 +49,6 @@ __all__ = [
 ]
 
 SAGA = "orders"
-# (step, action, compensation): the order saga, in order
-STEPS = (
-    ("open", "order.open", "order.cancel"),
-    ("reserve", "product.reserve", "product.release"),
-    ("charge", "payment.charge", "payment.refund"),
-    ("ship", "order.ship", "order.unship"),
-)
 _UNIT = Uniform(0.0, 1.0)
 IDEMPOTENCY_TTL_S = 86_400.0  # Stripe keeps idempotency keys for 24 hours
 CREATED = "OrderCreated"
@@ -312,9 +311,126 @@ class Relay:
             self._send(message)
 
 
+# (step, action, compensation) of the order saga after its creation: the two steps other
+# services perform; shipping is the order service's own work, a local step (see build.py)
+REMOTE_STEPS = (
+    ("reserve", "product.reserve", "product.release"),
+    ("charge", "payment.charge", "payment.refund"),
+)
+SHIP = "ship"
+# the events a saga transition records, by step: done, failed, undone
+STEP_EVENTS = {
+    "reserve": ("InventoryReserved", "ReservationFailed", "InventoryReleased"),
+    "charge": ("PaymentCharged", "PaymentFailed", "PaymentRefunded"),
+    SHIP: ("ShipmentCreated", "ShipmentFailed", "ShipmentCancelled"),
+}
+STEP_NAMES = (*(name for name, _, _ in REMOTE_STEPS), SHIP)
+CANCELLED_EVENT = "OrderCancelled"
+
+
+def transition_events(record: SagaRecord) -> tuple[str, ...]:
+    """The order events a saga write records: what the transition it saves did."""
+    if record.state == RUNNING:
+        return (CREATED,) if record.step == 0 else (STEP_EVENTS[STEP_NAMES[record.step - 1]][0],)
+    if record.state == COMMITTED:
+        return (STEP_EVENTS[STEP_NAMES[-1]][0], COMPLETED_EVENT)
+    if record.compensated:
+        last: tuple[str, ...] = (STEP_EVENTS[STEP_NAMES[record.compensated[-1]]][2],)
+    else:
+        assert record.failed is not None
+        last = (STEP_EVENTS[STEP_NAMES[record.failed]][1],)
+    return last if record.state == COMPENSATING else (*last, CANCELLED_EVENT)
+
+
+class OrderStreamLog:
+    """The saga log with event sourcing: the order's event stream ``order-<id>`` *is* the
+    saga's record. Each saga transition is one append (compare-and-set on the stream's
+    version) of the events it stands for; each event carries the saga's record after it,
+    so the stream folds to its last event's record. Recovery reads the ``order-`` category
+    (an endpoint the order service adds to its event store, as EventStoreDB's category
+    projection ``$ce-order`` serves)."""
+
+    def __init__(self, events: EventStore, timeout_s: float):
+        self.events = events
+        self.timeout_s = timeout_s
+        events.service.endpoint("sagas", DEFAULT_READ_TIME, handler=self._sagas)
+
+    def write(
+        self, caller: Caller, record: SagaRecord, version: int
+    ) -> Generator[simpy.Event, Any, int]:
+        events = [(kind, record.id, record) for kind in transition_events(record)]
+        appended = yield from self.events.append(
+            caller, f"order-{record.id}", events, expected_version=version,
+            timeout_s=self.timeout_s,
+        )  # fmt: skip
+        return appended.version
+
+    def read(self, caller: Caller, saga_id: Any) -> Generator[simpy.Event, Any, tuple[Any, int]]:
+        stream = yield from self.events.read(caller, f"order-{saga_id}", timeout_s=self.timeout_s)
+        return (stream[-1].data[2], len(stream)) if stream else (None, 0)
+
+    def scan(self, caller: Caller) -> Generator[simpy.Event, Any, list[tuple[SagaRecord, int]]]:
+        found: list[tuple[SagaRecord, int]] = yield from caller.call(
+            f"{self.events.name}.sagas", None, timeout_s=self.timeout_s
+        )
+        return found
+
+    def _sagas(self, _: Context, __: Any) -> list[tuple[SagaRecord, int]]:
+        return [
+            (stream[-1].data[2], len(stream))
+            for name, stream in self.events.streams.items()
+            if stream and name.startswith("order-") and stream[-1].data[2] is not None
+        ]
+
+
+class OrderRowLog:
+    """The saga log without event sourcing: the order's row ``("order", id)`` holds the
+    saga's record, one compare-and-set write per transition; the events OrderCreated and
+    OrderCompleted are published from memory after the write (a dual write: lost if the
+    order service crashes before the relay has sent them)."""
+
+    def __init__(self, table: DataTable, relay: Relay, timeout_s: float):
+        self.table = table
+        self.relay = relay
+        self.timeout_s = timeout_s
+
+    def write(
+        self, caller: Caller, record: SagaRecord, version: int
+    ) -> Generator[simpy.Event, Any, int]:
+        try:
+            saved: int = yield from self.table.put(
+                caller, ("order", record.id), record, expected_version=version,
+                timeout_s=self.timeout_s,
+            )  # fmt: skip
+        except CallFailed as failure:  # a retry of a write that landed, or another writer
+            if not is_conflict(failure):
+                raise
+            found, saved = yield from self.read(caller, record.id)
+            if found != record:
+                raise
+        for kind in transition_events(record):
+            if kind in NOTIFIED:
+                self.relay.publish(kind, record.id)
+        return saved
+
+    def read(self, caller: Caller, saga_id: Any) -> Generator[simpy.Event, Any, tuple[Any, int]]:
+        row = yield from self.table.get(caller, ("order", saga_id), timeout_s=self.timeout_s)
+        return row.value, row.version
+
+    def scan(self, caller: Caller) -> Generator[simpy.Event, Any, list[tuple[SagaRecord, int]]]:
+        rows = yield from self.table.scan(caller, ("order",), timeout_s=self.timeout_s)
+        return [(row.value, row.version) for _, row in rows if isinstance(row.value, SagaRecord)]
+
+
 class OrderService:
     """The order entry point, the order record (event-sourced or a row), shipments (a
-    participant), and the saga's outcome bookkeeping."""
+    participant the order service calls in-process), and the saga's outcome bookkeeping.
+
+    With the saga, placing an order is one handler: look the customer up, then start the
+    saga in-process (:meth:`SagaOrchestrator.begin`), whose first write (OrderCreated) is
+    the order's creation; the saga's log is :meth:`saga_log`. Without it, the handler runs
+    the chain itself: record OrderCreated, reserve, charge, ship (record ShipmentCreated
+    and OrderCompleted)."""
 
     def __init__(
         self,
@@ -340,15 +456,28 @@ class OrderService:
         self.saga: SagaOrchestrator | None = None
         self.service = service = Service(world, "order", node, workers=64, queue_limit=200)
         service.endpoint("place", _time(0.001, 0.010), handler=self._place)
-        for name, handler in (("open", self._open), ("cancel", self._cancel),
-                              ("ship", self._ship), ("unship", self._unship)):  # fmt: skip
-            service.endpoint(name, _time(0.0005, 0.005), handler=handler)
         self.shipping = Participant(
             service, "shipping", ledger.ship, ledger.unship, idempotent=idempotent
         )
         if events is not None:
             events.subscribe(self._appended)
         archive.register(self._forget)
+
+    def saga_log(self, timeout_s: float) -> OrderStreamLog | OrderRowLog:
+        """Where the saga keeps its progress: the order's event stream, or its row (each
+        call with a ``timeout_s`` of its own, as the orchestrator's default log has,
+        whatever the timeouts switch: the saga retries its writes until they land)."""
+        if self.events is not None:
+            return OrderStreamLog(self.events, timeout_s)
+        return OrderRowLog(self.table, self.relay, timeout_s)
+
+    def ship(self, request: StepRequest) -> Any:
+        """The saga's last step, local: a shipment for the order (made durable by the saga
+        write that records ShipmentCreated and OrderCompleted)."""
+        return self.shipping.act(request.key, request.data)
+
+    def unship(self, request: StepRequest) -> None:
+        self.shipping.compensate(request.key, request.data)
 
     # -- the entry point ------------------------------------------------------------------
 
@@ -357,12 +486,16 @@ class OrderService:
             raise ServiceError("bad_request")
         yield from ctx.call("user.profile", order.customer, policy=self.paths.user)
         if self.saga is not None:  # accepted once the saga is saved; it runs on its own
-            reply = yield from ctx.call(self.saga.address, order, policy=self.paths.saga_start,
-                                        key=order.id)  # fmt: skip
+            reply = yield from self.saga.begin(order.id, order)
             return reply
         # no saga: the steps one after the other, in this request; nothing is undone
         self.ledger.place(order)
-        for name, action, _ in STEPS:
+        try:
+            yield from self._record(ctx, order, (CREATED,), 0)
+        except CallFailed as failure:
+            self._ended(order.id, FAILED)
+            raise ServiceError("open_failed") from failure
+        for name, action, _ in REMOTE_STEPS:
             key = step_key(order.id, name)
             try:
                 yield from ctx.call(action, StepRequest(key, order), policy=self.paths.steps[name],
@@ -370,8 +503,18 @@ class OrderService:
             except CallFailed as failure:
                 self._ended(order.id, FAILED)
                 raise ServiceError(f"{name}_failed") from failure
+        try:
+            yield from self._record(ctx, order, (STEP_EVENTS[SHIP][0], COMPLETED_EVENT), 2)
+        except CallFailed as failure:
+            self._ended(order.id, FAILED)
+            raise ServiceError("ship_failed") from failure
+        self.ship(StepRequest(step_key(order.id, SHIP), order))
         self._ended(order.id, COMPLETED)
         return COMPLETED
+
+    def saga_began(self, record: SagaRecord) -> None:
+        """The orchestrator's hook: the order entered the system (its creation is saved)."""
+        self.ledger.place(record.data)
 
     def saga_ended(self, saga_id: Any, outcome: str) -> None:
         """The saga tracker's hook: the order's outcome."""
@@ -381,7 +524,7 @@ class OrderService:
         self.ledger.end(order_id, outcome)
         self.archive.ended(order_id)
 
-    # -- the order record -----------------------------------------------------------------
+    # -- the order record without the saga ------------------------------------------------
 
     def _record(
         self, ctx: Context, order: Order, kinds: tuple[str, ...], code: int
@@ -389,7 +532,7 @@ class OrderService:
         write = self.paths.write("order")
         if self.events is not None:  # the relay publishes from the store's subscription
             append_id = order.id * 4 + code if self.idempotent else None
-            events = [(kind, order.id) for kind in kinds]
+            events = [(kind, order.id, None) for kind in kinds]
             yield from self.events.append(ctx, f"order-{order.id}", events, append_id=append_id,
                                           policy=write)  # fmt: skip
             return
@@ -399,30 +542,13 @@ class OrderService:
                 self.relay.publish(kind, order.id)
 
     def _appended(self, event: Any) -> None:
-        kind, order_id = event.data
+        kind, order_id, _ = event.data
         if kind in NOTIFIED:
             self.relay.publish(kind, order_id)
 
-    def _open(self, ctx: Context, request: StepRequest) -> Generator[simpy.Event, Any, str]:
-        self.ledger.place(request.data)
-        yield from self._record(ctx, request.data, (CREATED,), 0)
-        return "opened"
-
-    def _cancel(self, ctx: Context, request: StepRequest) -> Generator[simpy.Event, Any, None]:
-        self.ledger.place(request.data)
-        yield from self._record(ctx, request.data, ("OrderCancelled",), 1)
-
-    def _ship(self, ctx: Context, request: StepRequest) -> Generator[simpy.Event, Any, Any]:
-        yield from self._record(ctx, request.data, ("ShipmentCreated", COMPLETED_EVENT), 2)
-        return self.shipping.act(request.key, request.data)
-
-    def _unship(self, ctx: Context, request: StepRequest) -> Generator[simpy.Event, Any, None]:
-        yield from self._record(ctx, request.data, ("ShipmentCancelled",), 3)
-        self.shipping.compensate(request.key, request.data)
-
     def _forget(self, order_id: int) -> None:
-        _forget_rows(self.table, ("order", order_id), ("saga", SAGA, order_id))
-        _forget_steps(self.shipping, order_id, "ship")
+        _forget_rows(self.table, ("order", order_id))
+        _forget_steps(self.shipping, order_id, SHIP)
         if self.events is not None:
             self.events.forget(f"order-{order_id}")
         if self.saga is not None:
