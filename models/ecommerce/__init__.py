@@ -3,10 +3,11 @@
 ::
 
     customers ──► API gateway ─┬─► order service ──► user service ──► user_db (PostgreSQL)
-                               │        │  saga: open → reserve → charge → ship
-                               │        │        (compensations: cancel, release, refund, unship)
-                               │        ├─► order_db (PostgreSQL: saga records, rows) and
-                               │        │   order_events (event store) ──► relay ──► bus
+                               │        │  saga: created → reserve → charge → ship (local)
+                               │        │        (compensations: unship, refund, release)
+                               │        ├─► the order's record, which is the saga's log:
+                               │        │   its stream in order_events (event store) or its
+                               │        │   row in order_db (PostgreSQL) ──► relay ──► bus
                                │        │                                            │
                                │        │                notification ◄──────────────┘
                                │        │                  (OrderCreated, OrderCompleted)
