@@ -84,6 +84,11 @@ POOLS = (16, 8, 4)  # gateway, service, database
 SERVICE_MEANS_S = (0.0005, 0.002, 0.001)
 CHAIN_RATE = 1000.0
 CLIENT_TIMEOUT_S = 0.050
+# fan-out: a front tier whose generator handler calls a back tier several times in turn
+FANOUT_CALLS = 4
+FANOUT_POOLS = (32, 8)  # front, back
+FANOUT_MEANS_S = (0.0005, 0.0002)
+FANOUT_RATE = 500.0
 # sigma of the lognormal whose p99 is LINK_P99_S / LINK_MEDIAN_S times its median
 Z99 = 2.326347874040841
 LINK_SIGMA = math.log(LINK_P99_S / LINK_MEDIAN_S) / Z99
@@ -221,6 +226,77 @@ def chain_sim(requests: int, seed: int = 1) -> tuple[float, int]:
     return load.stats.latency.mean(), load.stats.requests.value
 
 
+# -- fan-out: one generator hop making sequential downstream calls --------------------------
+
+
+def fanout_simpy(requests: int, seed: int = 1) -> tuple[float, int]:
+    """Idiomatic SimPy fan-out: returns (mean latency of successes, requests)."""
+    rng = random.Random(seed)
+    env = simpy.Environment()
+    front, back = (simpy.Resource(env, capacity=c) for c in FANOUT_POOLS)
+    done = [0.0, 0]
+
+    def hop(env: simpy.Environment, handler: Callable[[simpy.Environment], Any]) -> Any:
+        yield env.timeout(rng.lognormvariate(LINK_MU, LINK_SIGMA))
+        value = yield env.process(handler(env))
+        yield env.timeout(rng.lognormvariate(LINK_MU, LINK_SIGMA))
+        return value
+
+    def back_handler(env: simpy.Environment) -> Any:
+        with back.request() as worker:
+            yield worker
+            yield env.timeout(rng.expovariate(1.0 / FANOUT_MEANS_S[1]))
+        return "row"
+
+    def front_handler(env: simpy.Environment) -> Any:
+        with front.request() as worker:
+            yield worker
+            yield env.timeout(rng.expovariate(1.0 / FANOUT_MEANS_S[0]))
+            rows = []
+            for _ in range(FANOUT_CALLS):
+                rows.append((yield env.process(hop(env, back_handler))))
+        return rows
+
+    def client(env: simpy.Environment) -> Any:
+        start = env.now
+        call = env.process(hop(env, front_handler))
+        outcome = yield call | env.timeout(CLIENT_TIMEOUT_S)
+        if call in outcome:
+            done[0] += env.now - start
+            done[1] += 1
+
+    def source(env: simpy.Environment) -> Any:
+        for _ in range(requests):
+            yield env.timeout(rng.expovariate(FANOUT_RATE))
+            env.process(client(env))
+
+    env.process(source(env))
+    env.run()
+    return done[0] / done[1], requests
+
+
+def fanout_sim(requests: int, seed: int = 1) -> tuple[float, int]:
+    """The same fan-out from sim: returns (mean latency of successes, requests)."""
+    world = sim.World(seed=seed)
+    latency = sim.LogNormal.from_median_p99(LINK_MEDIAN_S, LINK_P99_S)
+    world.network.set_default(sim.Link(latency, reorder=True))
+    front = sim.Service(world, "front", world.node("front"), workers=FANOUT_POOLS[0])
+    back = sim.Service(world, "back", world.node("back"), workers=FANOUT_POOLS[1])
+
+    def front_handler(ctx: sim.Context, payload: Any) -> Any:
+        rows = []
+        for _ in range(FANOUT_CALLS):
+            rows.append((yield from ctx.call("back.get", payload)))
+        return rows
+
+    front.endpoint("get", sim.Exponential(FANOUT_MEANS_S[0]), handler=front_handler)
+    back.endpoint("get", sim.Exponential(FANOUT_MEANS_S[1]))
+    load = sim.OpenWorkload(world, "load", "front.get", FANOUT_RATE, timeout_s=CLIENT_TIMEOUT_S)
+    load.stop_s = requests / FANOUT_RATE
+    world.env.run()
+    return load.stats.latency.mean(), load.stats.requests.value
+
+
 # -- measuring -------------------------------------------------------------------------------
 
 
@@ -290,6 +366,14 @@ def main() -> None:
     )
     best = best_of({"simpy idiomatic": chain_simpy, "sim": chain_sim}, args.requests, args.repeats)
     report(f"3-hop chain, {args.requests:,} requests", "request", "mean latency", best)
+    print(
+        f"fan-out: the front's generator handler calls the back {FANOUT_CALLS} times in turn; "
+        f"pools {FANOUT_POOLS}, service means {tuple(m * 1e3 for m in FANOUT_MEANS_S)} ms, "
+        f"links as the chain, {FANOUT_RATE:g}/s, timeout {CLIENT_TIMEOUT_S * 1e3:g} ms"
+    )
+    fanout = args.requests // 2
+    best = best_of({"simpy idiomatic": fanout_simpy, "sim": fanout_sim}, fanout, args.repeats)
+    report(f"fan-out, {fanout:,} requests", "request", "mean latency", best)
     small, large = args.memory
     if small and large:
         low, high = peak_memory(small), peak_memory(large)

@@ -19,7 +19,7 @@ node is up again when no crash hold remains.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import simpy
 
@@ -35,6 +35,16 @@ if TYPE_CHECKING:
 __all__ = ["FaultKind", "Node"]
 
 FaultKind = Literal["crash", "hang"]
+
+
+class Interruptible(Protocol):
+    """Work that dies with its node: a SimPy process, or a generator handler's driver
+    (``sim.service``). A crash calls ``interrupt("crash")`` on each one still alive."""
+
+    @property
+    def is_alive(self) -> bool: ...
+
+    def interrupt(self, cause: Any = None) -> None: ...
 
 
 class Node:
@@ -67,7 +77,9 @@ class Node:
         self._crash_holds = 0
         self._hang_holds = 0
         self.pools: list[Pool] = []
-        self.processes: set[simpy.Process] = set()
+        # work to interrupt at a crash, in the order it started (a dict: a set's order
+        # would follow memory addresses)
+        self.processes: dict[Interruptible, None] = {}
         self._crash_hooks: list[Callable[[], None]] = []
         self._recover_hooks: list[Callable[[], None]] = []
         self.channels: dict[Node, Channel] = {}  # outgoing network channels, by destination
@@ -103,7 +115,7 @@ class Node:
         self.epoch += 1
         self.crashes.value += 1
         self.state.enter("down")
-        processes, self.processes = self.processes, set()
+        processes, self.processes = self.processes, {}
         for process in processes:
             if process.is_alive:
                 process.interrupt("crash")
@@ -179,9 +191,9 @@ class Node:
     def start_process(self, generator: Any) -> simpy.Process:
         """Run ``generator`` as a process that dies with this node."""
         process = self.world.env.process(generator)
-        self.processes.add(process)
+        self.processes[process] = None
         process.callbacks.append(self._forget)
         return process
 
     def _forget(self, process: simpy.Process) -> None:
-        self.processes.discard(process)
+        self.processes.pop(process, None)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
-from simpy.events import NORMAL, Event
+from simpy.events import NORMAL, URGENT, Event
 
 from sim import check
 from sim.errors import ConfigError
@@ -93,6 +93,19 @@ class _Wake(Event):
         self.arg = arg
         self._ok = True
         heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), self))
+
+    @classmethod
+    def first(cls, env: simpy.Environment, fn: Callable[[Any], None], arg: Any) -> _Wake:
+        """A wake-up now, before every normal event of the current time: where SimPy puts
+        the start of a process (its urgent Initialize event) and an interrupt."""
+        wake = cls.__new__(cls)
+        wake.env = env
+        wake.callbacks = [fn]
+        wake.fn = fn
+        wake.arg = arg
+        wake._ok = True
+        heappush(env._queue, (env._now, URGENT, next(env._eid), wake))
+        return wake
 
     def again(self, delay: float) -> None:
         """Schedule this processed event once more, ``delay`` from now, for the same
