@@ -114,7 +114,13 @@ def _ok(results: Results) -> pd.DataFrame:
 
 
 def _labels(results: Results) -> dict[int, str]:
-    return {int(s["index"]): str(s["variant"]) for s in results.manifest.get("scenarios", [])}
+    """Each scenario's name: its variant, or its grid point's label when a sweep has a grid
+    (``model.orders=20000/day``), since then several scenarios share one variant."""
+    scenarios = results.manifest.get("scenarios", [])
+    variants = [str(s["variant"]) for s in scenarios]
+    if len(set(variants)) == len(variants):
+        return {int(s["index"]): name for s, name in zip(scenarios, variants, strict=True)}
+    return {int(s["index"]): str(s.get("label", s["variant"])) for s in scenarios}
 
 
 def headline(results: Results) -> pd.DataFrame:
@@ -144,8 +150,10 @@ def paired(results: Results, baseline: str | None = None) -> pd.DataFrame:
     for every headline metric: mean difference and 95% interval."""
     frame = _ok(results)
     labels = _labels(results)
-    base_name = baseline or str(results.manifest.get("baseline"))
     by_name = {v: k for k, v in labels.items()}
+    base_name = baseline or str(results.manifest.get("baseline"))
+    if baseline is None and base_name not in by_name:  # a grid: the first point
+        base_name = labels[min(labels)]
     if base_name not in by_name:
         raise ValueError(f"no variant {base_name!r} in {sorted(by_name)}")
     base = frame[frame["scenario"] == by_name[base_name]].set_index("replication")
