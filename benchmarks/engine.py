@@ -154,20 +154,49 @@ def mmc_sim(customers: int, seed: int = 1) -> tuple[float, int]:
 # -- 3-hop chain -----------------------------------------------------------------------------
 
 
+SimPyHandler = Callable[[simpy.Environment], Any]
+
+
+def simpy_hop(env: simpy.Environment, rng: random.Random, handler: SimPyHandler) -> Any:
+    """A call in idiomatic SimPy: the request crosses the link, the handler runs, the reply
+    crosses back."""
+    yield env.timeout(rng.lognormvariate(LINK_MU, LINK_SIGMA))
+    value = yield env.process(handler(env))
+    yield env.timeout(rng.lognormvariate(LINK_MU, LINK_SIGMA))
+    return value
+
+
+def simpy_open_loop(
+    env: simpy.Environment, rng: random.Random, requests: int, rate: float, first: SimPyHandler
+) -> list[float]:
+    """Poisson arrivals at ``rate``, each a client calling ``first`` with a timeout; runs the
+    model and returns [total latency of successes, successes]."""
+    done = [0.0, 0]
+
+    def client(env: simpy.Environment) -> Any:
+        start = env.now
+        call = env.process(simpy_hop(env, rng, first))
+        outcome = yield call | env.timeout(CLIENT_TIMEOUT_S)
+        if call in outcome:
+            done[0] += env.now - start
+            done[1] += 1
+
+    def source(env: simpy.Environment) -> Any:
+        for _ in range(requests):
+            yield env.timeout(rng.expovariate(rate))
+            env.process(client(env))
+
+    env.process(source(env))
+    env.run()
+    return done
+
+
 def chain_simpy(requests: int, seed: int = 1) -> tuple[float, int]:
     """Idiomatic SimPy chain: returns (mean latency of successes, requests)."""
     rng = random.Random(seed)
     env = simpy.Environment()
     gateway, service, database = (simpy.Resource(env, capacity=c) for c in POOLS)
     means = SERVICE_MEANS_S
-    done = [0.0, 0]
-
-    def hop(env: simpy.Environment, handler: Callable[[simpy.Environment], Any]) -> Any:
-        """A call: the request crosses the link, the handler runs, the reply crosses back."""
-        yield env.timeout(rng.lognormvariate(LINK_MU, LINK_SIGMA))
-        value = yield env.process(handler(env))
-        yield env.timeout(rng.lognormvariate(LINK_MU, LINK_SIGMA))
-        return value
 
     def database_handler(env: simpy.Environment) -> Any:
         with database.request() as worker:
@@ -179,41 +208,23 @@ def chain_simpy(requests: int, seed: int = 1) -> tuple[float, int]:
         with service.request() as worker:
             yield worker
             yield env.timeout(rng.expovariate(1.0 / means[1]))
-            row = yield env.process(hop(env, database_handler))
+            row = yield env.process(simpy_hop(env, rng, database_handler))
         return row
 
     def gateway_handler(env: simpy.Environment) -> Any:
         with gateway.request() as worker:
             yield worker
             yield env.timeout(rng.expovariate(1.0 / means[0]))
-            reply = yield env.process(hop(env, service_handler))
+            reply = yield env.process(simpy_hop(env, rng, service_handler))
         return reply
 
-    def client(env: simpy.Environment) -> Any:
-        start = env.now
-        call = env.process(hop(env, gateway_handler))
-        outcome = yield call | env.timeout(CLIENT_TIMEOUT_S)
-        if call in outcome:
-            done[0] += env.now - start
-            done[1] += 1
-
-    def source(env: simpy.Environment) -> Any:
-        for _ in range(requests):
-            yield env.timeout(rng.expovariate(CHAIN_RATE))
-            env.process(client(env))
-
-    env.process(source(env))
-    env.run()
+    done = simpy_open_loop(env, rng, requests, CHAIN_RATE, gateway_handler)
     return done[0] / done[1], requests
 
 
 def chain_sim(requests: int, seed: int = 1) -> tuple[float, int]:
     """The same chain from sim: returns (mean latency of successes, requests)."""
-    world = sim.World(seed=seed)
-    latency = sim.LogNormal.from_median_p99(LINK_MEDIAN_S, LINK_P99_S)
-    # reorder=True: independent delays per message, as in the SimPy model (sim's default
-    # keeps each directed pair FIFO like one TCP connection, which adds head-of-line waits).
-    world.network.set_default(sim.Link(latency, reorder=True))
+    world = linked_world(seed)
     names = ("gateway", "service", "database")
     tiers = [
         sim.Service(world, name, world.node(name), workers=workers)
@@ -231,8 +242,24 @@ def chain_sim(requests: int, seed: int = 1) -> tuple[float, int]:
     handlers = (gateway_handler, service_handler, None)
     for tier, mean, handler in zip(tiers, SERVICE_MEANS_S, handlers, strict=True):
         tier.endpoint("get", sim.Exponential(mean), handler=handler)
-    load = sim.OpenWorkload(world, "load", "gateway.get", CHAIN_RATE, timeout_s=CLIENT_TIMEOUT_S)
-    load.stop_s = requests / CHAIN_RATE
+    return open_loop(world, "gateway.get", CHAIN_RATE, requests)
+
+
+def linked_world(seed: int) -> sim.World:
+    """A world whose links are those of the SimPy models: lognormal, independent delays per
+    message (``reorder=True``; sim's default keeps each directed pair FIFO like one TCP
+    connection, which adds head-of-line waits)."""
+    world = sim.World(seed=seed)
+    latency = sim.LogNormal.from_median_p99(LINK_MEDIAN_S, LINK_P99_S)
+    world.network.set_default(sim.Link(latency, reorder=True))
+    return world
+
+
+def open_loop(world: sim.World, target: str, rate: float, requests: int) -> tuple[float, int]:
+    """About ``requests`` Poisson arrivals at ``rate`` calling ``target`` with the client
+    timeout, run to the end: (mean latency of successes, requests)."""
+    load = sim.OpenWorkload(world, "load", target, rate, timeout_s=CLIENT_TIMEOUT_S)
+    load.stop_s = requests / rate
     world.env.run()
     return load.stats.latency.mean(), load.stats.requests.value
 
@@ -245,13 +272,6 @@ def fanout_simpy(requests: int, seed: int = 1) -> tuple[float, int]:
     rng = random.Random(seed)
     env = simpy.Environment()
     front, back = (simpy.Resource(env, capacity=c) for c in FANOUT_POOLS)
-    done = [0.0, 0]
-
-    def hop(env: simpy.Environment, handler: Callable[[simpy.Environment], Any]) -> Any:
-        yield env.timeout(rng.lognormvariate(LINK_MU, LINK_SIGMA))
-        value = yield env.process(handler(env))
-        yield env.timeout(rng.lognormvariate(LINK_MU, LINK_SIGMA))
-        return value
 
     def back_handler(env: simpy.Environment) -> Any:
         with back.request() as worker:
@@ -265,32 +285,16 @@ def fanout_simpy(requests: int, seed: int = 1) -> tuple[float, int]:
             yield env.timeout(rng.expovariate(1.0 / FANOUT_MEANS_S[0]))
             rows = []
             for _ in range(FANOUT_CALLS):
-                rows.append((yield env.process(hop(env, back_handler))))
+                rows.append((yield env.process(simpy_hop(env, rng, back_handler))))
         return rows
 
-    def client(env: simpy.Environment) -> Any:
-        start = env.now
-        call = env.process(hop(env, front_handler))
-        outcome = yield call | env.timeout(CLIENT_TIMEOUT_S)
-        if call in outcome:
-            done[0] += env.now - start
-            done[1] += 1
-
-    def source(env: simpy.Environment) -> Any:
-        for _ in range(requests):
-            yield env.timeout(rng.expovariate(FANOUT_RATE))
-            env.process(client(env))
-
-    env.process(source(env))
-    env.run()
+    done = simpy_open_loop(env, rng, requests, FANOUT_RATE, front_handler)
     return done[0] / done[1], requests
 
 
 def fanout_sim(requests: int, seed: int = 1) -> tuple[float, int]:
     """The same fan-out from sim: returns (mean latency of successes, requests)."""
-    world = sim.World(seed=seed)
-    latency = sim.LogNormal.from_median_p99(LINK_MEDIAN_S, LINK_P99_S)
-    world.network.set_default(sim.Link(latency, reorder=True))
+    world = linked_world(seed)
     front = sim.Service(world, "front", world.node("front"), workers=FANOUT_POOLS[0])
     back = sim.Service(world, "back", world.node("back"), workers=FANOUT_POOLS[1])
 
@@ -302,10 +306,7 @@ def fanout_sim(requests: int, seed: int = 1) -> tuple[float, int]:
 
     front.endpoint("get", sim.Exponential(FANOUT_MEANS_S[0]), handler=front_handler)
     back.endpoint("get", sim.Exponential(FANOUT_MEANS_S[1]))
-    load = sim.OpenWorkload(world, "load", "front.get", FANOUT_RATE, timeout_s=CLIENT_TIMEOUT_S)
-    load.stop_s = requests / FANOUT_RATE
-    world.env.run()
-    return load.stats.latency.mean(), load.stats.requests.value
+    return open_loop(world, "front.get", FANOUT_RATE, requests)
 
 
 # -- measuring -------------------------------------------------------------------------------

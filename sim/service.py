@@ -471,7 +471,7 @@ class Service:
             result = OK
         else:
             try:
-                result = Result(Outcome.OK, endpoint.handler(context, context.payload))
+                result = Result(Outcome.OK, endpoint.handler(context, context.request.call.payload))
             except ServiceError as error:
                 result = Result(Outcome.ERROR, reason=error.reason)
             if context.degraded and result.outcome is Outcome.OK:
