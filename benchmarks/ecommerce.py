@@ -35,15 +35,39 @@ def _shop(seed: int = 2026) -> tuple[object, object]:
     return world, shop
 
 
+def simpy_floor(events: int = 1_000_000) -> float:
+    """SimPy's own cost per event, in µs: a timeout with one callback that schedules the
+    next, nothing else. Run in the same process as the model, after it, as the baseline."""
+    import simpy
+
+    env = simpy.Environment()
+    left = [events]
+
+    def tick(_: object) -> None:
+        left[0] -= 1
+        if left[0] > 0:
+            env.timeout(0.001).callbacks.append(tick)
+
+    env.timeout(0.001).callbacks.append(tick)
+    started = time.perf_counter()
+    env.run()
+    return (time.perf_counter() - started) / events * 1e6
+
+
 def speed(days: float) -> dict[str, float]:
-    """Wall time of one replication of ``days`` (build included)."""
+    """Wall time of one replication of ``days`` (build included), the calls and SimPy
+    events it took, and SimPy's bare cost per event measured right after in this process."""
     started = time.perf_counter()
     world, shop = _shop()
     world.run(days * DAY_S)  # type: ignore[attr-defined]
     wall = time.perf_counter() - started
     orders = shop.orders.stats.requests.value  # type: ignore[attr-defined]
+    services = world.services.values()  # type: ignore[attr-defined]
+    calls = sum(e.received.value for s in services for e in s.endpoints.values())
+    events = next(world.env._eid)  # type: ignore[attr-defined]  # SimPy's event counter
     return {"days": days, "wall_s": wall, "days_per_s": days / wall,
-            "orders": orders, "us_per_order": wall / orders * 1e6}  # fmt: skip
+            "orders": orders, "us_per_order": wall / orders * 1e6,
+            "calls": calls, "events": events, "floor_us": simpy_floor()}  # fmt: skip
 
 
 def memory(days: float) -> dict[str, float]:
@@ -93,6 +117,13 @@ def main() -> None:
           f"= {fast['days_per_s']:.3f} days/s; {fast['orders']:.0f} orders, "
           f"{fast['us_per_order']:.0f} us of wall time per order (browsing included); "
           f"30-day replication ~ {30 / fast['days_per_s']:.0f} s (target <= 30 s)")  # fmt: skip
+    per_day = fast["events"] / fast["days"]
+    floor_s = per_day * fast["floor_us"] * 1e-6
+    print(f"work: {fast['calls'] / fast['days']:,.0f} calls and {per_day:,.0f} SimPy events "
+          f"a day ({fast['events'] / fast['calls']:.2f} per call); SimPy alone costs "
+          f"{fast['floor_us']:.2f} us an event here, so the events alone take {floor_s:.2f} s "
+          f"a day ({30 * floor_s:.0f} s for 30 days); the model runs at "
+          f"{fast['wall_s'] / fast['days'] / floor_s:.1f}x that floor")  # fmt: skip
     short = _in_child("memory", 1.0)
     long = _in_child("memory", args.memory_days)
     ratio = long["peak_mib"] / short["peak_mib"]
