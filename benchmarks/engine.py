@@ -51,7 +51,7 @@ Where it came from (sim per unit, M/M/4 and chain; each change measured A/B, CPU
   requests are freed by reference counting, not by the cyclic collector: -6% and -10%
   (and the memory peak flat: 0.29 -> 0.62 MiB before, 0.13 -> 0.15 MiB after);
 - an open workload reuses its one pending arrival event: -4% on M/M/4;
-- generator handlers driven without a SimPy process (``sim.service._Task``: the service
+- generator handlers driven without a SimPy process (``sim.handler.Task``: the service
   time is one heap callback, a ``ctx.call`` reply resumes the handler in place, no event
   per call): chain 30.0 -> 22.8 µs, fan-out 39.9 -> 33.1 µs (e-commerce: 5.97 -> 4.62
   events and 21.8 -> 19.9 µs per call);

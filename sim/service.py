@@ -9,10 +9,10 @@ An endpoint answers after a draw of its service time. It may also have a handler
   (``reply = yield from ctx.call("pay.charge", x)``), sleep on the node's clock, hold other
   pools, or wait for any SimPy event. Its return value is the reply.
 
-A generator handler is driven by a :class:`_Task`, not a SimPy process: it behaves like one
-(a crash throws ``simpy.Interrupt`` into it; a failed event it yields raises in it) but its
-service time is one heap callback and a reply to ``ctx.call`` resumes it in place, without
-an event per call.
+A generator handler is driven by a :class:`~sim.handler.Task`, not a SimPy process: it
+behaves like one (a crash throws ``simpy.Interrupt`` into it; a failed event it yields
+raises in it) but its service time is one heap callback and a reply to ``ctx.call``
+resumes it in place, without an event per call.
 
 The worker is held from grant until the reply is sent, downstream calls included, as in a
 thread-per-request server. A handler that raises :class:`ServiceError` or lets a
@@ -38,7 +38,6 @@ from sim.call import (
     EMPTY,
     Call,
     Caller,
-    CallFailed,
     Outcome,
     Pipeline,
     Policy,
@@ -49,6 +48,7 @@ from sim.call import (
 )
 from sim.distributions import Distribution, Uniform
 from sim.errors import ConfigError
+from sim.handler import REPLY, ServiceError, Task
 from sim.pool import Pool
 from sim.world import _Wake
 
@@ -64,19 +64,6 @@ _UNIT = Uniform(0.0, 1.0)
 OK = Result(Outcome.OK)
 REFUSED = Result(Outcome.REFUSED)
 ERROR = Result(Outcome.ERROR, reason="injected")
-# What Context.call yields to the _Task driving its handler: "resume me with the reply"
-_REPLY: Any = object()
-# _Task.target while it waits for its service time to end, and once it has ended
-_STARTING: Any = object()
-_ENDED: Any = object()
-
-
-class ServiceError(Exception):
-    """Raised by a handler to answer ``error`` (with ``reason``)."""
-
-    def __init__(self, reason: str = "error"):
-        super().__init__(reason)
-        self.reason = reason
 
 
 class ServerPolicy:
@@ -141,7 +128,7 @@ class Context(Caller):
         self.received_at: float = service.world.env._now
         self.granted_at = -1.0
         self.degraded = False
-        self._task: _Task | None = None  # the driver of a generator handler, while it runs
+        self._task: Task | None = None  # the driver of a generator handler, while it runs
 
     @property
     def payload(self) -> Any:
@@ -199,7 +186,7 @@ class Context(Caller):
             deadline = self.deadline
         endpoint = self._targets.get(target) or self.resolve(target)
         pipeline.start(Call(self.world, self.node, endpoint, payload, key, deadline), task.reply)
-        result: Result = yield _REPLY
+        result: Result = yield REPLY
         if result.outcome is Outcome.OK or result.outcome is Outcome.DEGRADED:
             return result.value
         raise failure_for(endpoint.address, result)
@@ -233,7 +220,7 @@ class Context(Caller):
             deadline = self.deadline
         endpoint = self._targets.get(target) or self.resolve(target)
         pipeline.start(Call(self.world, self.node, endpoint, payload, key, deadline), task.reply)
-        result: Result = yield _REPLY
+        result: Result = yield REPLY
         return result
 
     def work(self, seconds: float) -> simpy.Event:
@@ -450,7 +437,7 @@ class Service:
                     return
         draw = endpoint._service_time
         if endpoint.is_generator:
-            task = context._task = _Task(self, context)
+            task = context._task = Task(self, context)
             self.node.processes[task] = None  # interrupted if the node crashes
             if draw is not None:  # node time -> true, as true_delay() does
                 _Wake(env, draw() / self.node.clock.rate, self._begin, task)
@@ -481,7 +468,7 @@ class Service:
 
     def _begin(self, event: _Wake) -> None:
         """A generator handler's service time has ended: run its handler."""
-        task: _Task = event.arg
+        task: Task = event.arg
         if not task.is_alive:
             return  # the node crashed meanwhile (counted as lost then)
         context = task.context
@@ -513,140 +500,3 @@ class Service:
             return
         request = context.request
         self.world.network.send(node, request.call.source, deliver_reply, (request, result))
-
-
-class _Task:
-    """Runs a generator handler as SimPy would run it as a process, more cheaply.
-
-    The handler starts when the service time (one heap callback) ends. It may yield any
-    SimPy event: the task resumes it with the event's value when the event is processed,
-    or throws the event's exception (a copy, as SimPy does) into it. ``ctx.call`` from the
-    handler yields :data:`_REPLY` instead, and the call's reply resumes the handler in place
-    (a reply that comes before the handler yields, a synchronous refusal, is kept in
-    ``early``). A crash of the node interrupts the task as SimPy interrupts a process: an
-    urgent event throws ``simpy.Interrupt("crash")`` into the handler; if it escapes, the
-    request is counted as lost and nobody is answered.
-
-    ``target`` is what the task waits for: :data:`_STARTING` (the service time),
-    :data:`_REPLY`, an event, or None while the handler runs; :data:`_ENDED` at the end.
-    """
-
-    __slots__ = ("context", "early", "generator", "is_alive", "service", "target")
-
-    def __init__(self, service: Service, context: Context):
-        self.service = service
-        self.context = context
-        self.generator: Generator[Any, Any, Any] | None = None
-        self.target: Any = _STARTING
-        self.early: Result | None = None
-        self.is_alive = True
-
-    def step(self, value: Any, error: BaseException | None) -> None:
-        """Run the handler until it waits (or ends), sending ``value`` or throwing
-        ``error`` into it."""
-        generator = self.generator
-        assert generator is not None
-        try:
-            while True:
-                if error is None:
-                    target = generator.send(value)
-                else:
-                    target, error = generator.throw(error), None
-                if target is _REPLY:
-                    early = self.early
-                    if early is None:
-                        self.target = _REPLY
-                        return
-                    self.early = None
-                    value = early
-                    continue
-                try:
-                    callbacks = target.callbacks
-                except AttributeError:
-                    raise RuntimeError(
-                        f"{self.context.endpoint.address}: a handler yielded {target!r}, "
-                        "not a SimPy event"
-                    ) from None
-                if callbacks is not None:  # not processed yet: wait for it
-                    callbacks.append(self.resume)
-                    self.target = target
-                    return
-                if target._ok:  # processed already: go on at once, as SimPy does
-                    value = target._value
-                else:
-                    target._defused = True
-                    error = _copy(target._value)
-        except StopIteration as stop:
-            outcome = Outcome.DEGRADED if self.context.degraded else Outcome.OK
-            result = Result(outcome, stop.value)
-        except ServiceError as failure:
-            result = Result(Outcome.ERROR, reason=failure.reason)
-        except CallFailed as failure:
-            result = Result(Outcome.ERROR, reason=f"{failure.target}: {failure.outcome}")
-        except simpy.Interrupt:
-            self.die()
-            return
-        self.end(result)
-
-    def resume(self, event: simpy.Event) -> None:
-        """The event the handler waits for was processed."""
-        self.target = None
-        if event._ok:
-            self.step(event._value, None)
-        else:
-            event._defused = True
-            self.step(None, _copy(event._value))
-
-    def reply(self, result: Result) -> None:
-        """The ``done`` of a call made by the handler with ``ctx.call``."""
-        target = self.target
-        if target is _REPLY:
-            self.target = None
-            self.step(result, None)
-        elif target is None and self.context._task is self:
-            self.early = result  # before the handler yielded: it goes on when it does
-
-    def interrupt(self, cause: Any = None) -> None:
-        """Throw ``simpy.Interrupt(cause)`` into the handler, urgently (SimPy's way)."""
-        _Wake.first(self.service.world.env, self._interrupted, cause)
-
-    def _interrupted(self, event: _Wake) -> None:
-        if not self.is_alive:
-            return
-        target = self.target
-        if target is _STARTING:
-            self.die()
-            return
-        # From now on the handler's calls wait on SimPy events and late replies are ignored.
-        self.context._task = None
-        if target is not _REPLY:
-            target.callbacks.remove(self.resume)
-        self.target = None
-        self.step(None, simpy.Interrupt(event.arg))
-
-    def die(self) -> None:
-        """Lost in a crash: nobody is answered."""
-        self.is_alive = False
-        self.target = _ENDED
-        self.context._task = None
-        service = self.service
-        service.lost.value += 1
-        service.node.processes.pop(self, None)
-
-    def end(self, result: Result) -> None:
-        """Answer with ``result``."""
-        self.is_alive = False
-        self.target = _ENDED
-        context = self.context
-        context._task = None  # no cycle left for the garbage collector
-        service = self.service
-        service.node.processes.pop(self, None)
-        service.pool.release()
-        service._respond(context, result)
-
-
-def _copy(error: BaseException) -> BaseException:
-    """The copy of a failed event's exception that SimPy throws into a process."""
-    copy = type(error)(*error.args)
-    copy.__cause__ = error
-    return copy
