@@ -11,6 +11,7 @@ from models.ecommerce.failures import start_failures
 from models.ecommerce.ledger import Archive, Ledger, Order
 from models.ecommerce.parameters import EcommerceParameters
 from models.ecommerce.paths import Paths
+from models.ecommerce.relay import Relay
 from models.ecommerce.services import (
     REMOTE_STEPS,
     SAGA,
@@ -19,7 +20,6 @@ from models.ecommerce.services import (
     OrderService,
     PaymentService,
     ProductService,
-    Relay,
     UserService,
 )
 from sim.data import (
