@@ -394,21 +394,15 @@ class Caller:
         A ``degraded`` result returns its value like ``ok``; use :meth:`call_result` to
         tell them apart.
         """
-        # call_result() inlined: one generator frame fewer at each resume of the caller
         event = self.world.env.event()
-        pipeline = (
-            EMPTY if policy is None and timeout_s is None else self.pipeline(policy, timeout_s)
-        )
-        if deadline is None:
-            deadline = self.inherited_deadline()
-        endpoint = self._targets.get(target) or self.resolve(target)
         done: Done = event.succeed  # type: ignore[assignment]  # succeed returns the event
-        pipeline.start(Call(self.world, self.node, endpoint, payload, key, deadline), done)
+        call = self.start(
+            target, payload, done, policy=policy, timeout_s=timeout_s, key=key, deadline=deadline
+        )
         result: Result = yield event
         if result.outcome is Outcome.OK or result.outcome is Outcome.DEGRADED:
             return result.value
-        endpoint = self.resolve(target)
-        raise failure_for(endpoint.address, result)
+        raise failure_for(call.endpoint.address, result)
 
     def call_result(
         self,
@@ -422,16 +416,10 @@ class Caller:
     ) -> Generator[simpy.Event, Result, Result]:
         """Call and wait: returns the :class:`Result` whatever the outcome."""
         event = self.world.env.event()
-        pipeline = (
-            EMPTY if policy is None and timeout_s is None else self.pipeline(policy, timeout_s)
-        )
-        if deadline is None:
-            deadline = self.inherited_deadline()
         done: Done = event.succeed  # type: ignore[assignment]  # succeed returns the event
-        start_call(
-            self.node, self.resolve(target), payload, pipeline, done,
-            key=key, deadline=deadline,
-        )  # fmt: skip
+        self.start(
+            target, payload, done, policy=policy, timeout_s=timeout_s, key=key, deadline=deadline
+        )
         result: Result = yield event
         return result
 
